@@ -1,0 +1,76 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layers, bottom up (see Docs/ARCHITECTURE.md):
+//   C libraries (one system-library target each, imported by exactly one wrapper)
+//   InfinityCrypto · InfinitySQLite · InfinityCompression   — the wrappers
+//   InfinityBackends  — where objects live (local directory, memory)
+//   InfinityPacks     — sealed chunks grouped into packs, and the chunk index
+//   InfinityChunks    — content-defined chunking, sealing, ChunkRef
+//   InfinityDB        — the store an app or the CLI opens (library product)
+//   InfinityCLI       — the `infinity` commands; `infinity` is a thin @main over it
+let package = Package(
+    name: "InfinityDB",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "InfinityDB", targets: ["InfinityDB"]),
+        .executable(name: "infinity", targets: ["infinity"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // C libraries from the system, each reached through one Swift wrapper only.
+        .systemLibrary(
+            name: "CInfinityOpenSSL",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"]), .brew(["openssl@3"])]
+        ),
+        .systemLibrary(
+            name: "CInfinitySQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]
+        ),
+        .systemLibrary(
+            name: "CInfinityZstd",
+            pkgConfig: "libzstd",
+            providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]
+        ),
+
+        .target(name: "InfinityCrypto", dependencies: ["CInfinityOpenSSL"]),
+        .target(name: "InfinitySQLite", dependencies: ["CInfinitySQLite"]),
+        .target(name: "InfinityCompression", dependencies: ["CInfinityZstd"]),
+
+        .target(name: "InfinityBackends"),
+        .target(name: "InfinityPacks", dependencies: ["InfinityBackends", "InfinityCrypto", "InfinitySQLite"]),
+        .target(
+            name: "InfinityChunks",
+            dependencies: ["InfinityPacks", "InfinityCrypto", "InfinityCompression"]
+        ),
+        .target(
+            name: "InfinityDB",
+            dependencies: ["InfinityChunks", "InfinityPacks", "InfinityBackends", "InfinityCrypto"]
+        ),
+        .target(
+            name: "InfinityCLI",
+            dependencies: ["InfinityDB", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .executableTarget(name: "infinity", dependencies: ["InfinityCLI"]),
+
+        // Shared test support: the backend conformance suite, temporary directories, sample data.
+        .target(
+            name: "InfinityTestSupport",
+            dependencies: ["InfinityBackends", "InfinityCrypto"],
+            path: "Tests/InfinityTestSupport"
+        ),
+        .testTarget(name: "InfinityCryptoTests", dependencies: ["InfinityCrypto"]),
+        .testTarget(name: "InfinitySQLiteTests", dependencies: ["InfinitySQLite", "InfinityTestSupport"]),
+        .testTarget(name: "InfinityCompressionTests", dependencies: ["InfinityCompression"]),
+        .testTarget(name: "InfinityBackendsTests", dependencies: ["InfinityBackends", "InfinityTestSupport"]),
+        .testTarget(name: "InfinityPacksTests", dependencies: ["InfinityPacks", "InfinityTestSupport"]),
+        .testTarget(name: "InfinityChunksTests", dependencies: ["InfinityChunks", "InfinityTestSupport"]),
+        .testTarget(name: "InfinityDBTests", dependencies: ["InfinityDB", "InfinityTestSupport"]),
+        .testTarget(name: "InfinityCLITests", dependencies: ["infinity", "InfinityTestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

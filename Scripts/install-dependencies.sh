@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the Debian packages InfinityDB builds against (OpenSSL 3, SQLite, zstd), if missing.
+set -euo pipefail
+packages=(libssl-dev libsqlite3-dev libzstd-dev pkg-config)
+missing=()
+for package in "${packages[@]}"; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+echo "installing ${missing[*]}…" >&2
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq "${missing[@]}" >/dev/null

@@ -1,0 +1,101 @@
+/// A stored object's name and size.
+public struct ObjectInfo: Sendable, Hashable {
+    /// The object's name (see ``ObjectName``).
+    public let name: String
+    /// The object's size in bytes.
+    public let size: Int
+
+    /// Describes object `name` of `size` bytes.
+    public init(name: String, size: Int) {
+        self.name = name
+        self.size = size
+    }
+}
+
+/// Where objects live: a flat namespace of immutable byte strings addressed by name.
+///
+/// Names follow ``ObjectName``; every operation refuses an invalid name with `.invalidName`.
+/// Implementations: ``LocalDirectoryBackend`` (the embedded default) and ``MemoryBackend``
+/// (tests). Every implementation must pass `BackendConformance` in InfinityTestSupport.
+public protocol Backend: Sendable {
+    /// Stores `data` under `name`, replacing any existing object. Atomic: a reader sees the
+    /// old object or the complete new one, never a mixture or a partial write.
+    func put(_ name: String, _ data: [UInt8]) async throws
+
+    /// The whole object. Throws `.notFound` naming the object when it does not exist.
+    func get(_ name: String) async throws -> [UInt8]
+
+    /// The bytes of `range` inside the object. The range must lie within `0...size`
+    /// (an empty range is allowed anywhere in there); otherwise `.rangeNotSatisfiable`.
+    func get(_ name: String, range: Range<Int>) async throws -> [UInt8]
+
+    /// The object's size, or nil when it does not exist.
+    func info(_ name: String) async throws -> ObjectInfo?
+
+    /// Every object whose name starts with `prefix` (plain string prefix; "" lists all),
+    /// sorted by name in byte order. Incomplete writes are never listed.
+    func list(prefix: String) async throws -> [ObjectInfo]
+
+    /// Removes the object. Deleting a missing object is not an error.
+    func delete(_ name: String) async throws
+}
+
+/// The object-name rules shared by every backend.
+///
+/// A name is relative and `/`-separated; each segment is one or more of `A-Z a-z 0-9 . _ -`
+/// and is neither `.` nor `..`; there is no leading, trailing or doubled `/`; the whole name
+/// is at most ``maximumByteCount`` bytes. These names are safe as file paths below a root
+/// directory and as S3 keys.
+public enum ObjectName {
+    /// The longest name allowed, in bytes.
+    public static let maximumByteCount = 1024
+
+    /// Throws `.invalidName`, naming `name` and the broken rule, unless `name` is valid.
+    public static func validate(_ name: String) throws {
+        if let problem = problem(in: name) {
+            throw BackendError(code: .invalidName, objectName: name, message: "invalid object name '\(name)': \(problem)")
+        }
+    }
+
+    /// Whether `name` follows the rules.
+    public static func isValid(_ name: String) -> Bool {
+        problem(in: name) == nil
+    }
+
+    /// Whether `segment` is valid as one `/`-free part of a name.
+    static func isValidSegment<Bytes: Collection<UInt8>>(_ segment: Bytes) -> Bool {
+        !segment.isEmpty
+            && segment.allSatisfy(isAllowed)
+            && !segment.elementsEqual(".".utf8)
+            && !segment.elementsEqual("..".utf8)
+    }
+
+    private static func isAllowed(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"):
+            true
+        default:
+            false
+        }
+    }
+
+    private static func problem(in name: String) -> String? {
+        let bytes = name.utf8
+        if bytes.isEmpty { return "the name is empty" }
+        if bytes.count > maximumByteCount {
+            return "the name is \(bytes.count) bytes long, more than \(maximumByteCount)"
+        }
+        if bytes.first == UInt8(ascii: "/") { return "the name must be relative (no leading '/')" }
+        for segment in bytes.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false) {
+            if segment.isEmpty { return "the name has an empty segment ('//' or a trailing '/')" }
+            if segment.elementsEqual(".".utf8) || segment.elementsEqual("..".utf8) {
+                return "the segments '.' and '..' are not allowed"
+            }
+            if !segment.allSatisfy(isAllowed) {
+                return "segments may only contain A-Z, a-z, 0-9, '.', '_' and '-'"
+            }
+        }
+        return nil
+    }
+}

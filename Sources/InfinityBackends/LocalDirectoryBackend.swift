@@ -1,0 +1,239 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Objects as files below a root directory: object "a/b/c" is the file `root/a/b/c`.
+///
+/// A put writes a temporary file next to the target, fsyncs it, renames it over the target
+/// and fsyncs the directory, so after a crash the object is either the old or the complete
+/// new one. Temporary names contain `~`, which no object name may, so they are never listed
+/// or mistaken for objects. Files and directories whose names are not valid object names are
+/// ignored by `list`. Empty directories are left behind by `delete`; they are harmless.
+///
+/// The methods are `async` to fit ``Backend`` but make blocking system calls on the calling
+/// thread; local disk calls are short, and keeping them synchronous keeps this type simple.
+///
+/// A name cannot be both an object and a "directory" of other objects here ("a" and "a/b"),
+/// since one path cannot be both a file and a directory; such a put fails with `.io`.
+public final class LocalDirectoryBackend: Backend {
+    /// The root directory, without a trailing "/".
+    public let root: String
+
+    /// Files being written start with this; '~' is not allowed in object names.
+    static let temporaryPrefix = ".tmp~"
+
+    /// Opens the store at `root`, creating the directory and its parents when missing.
+    public init(root: String) throws {
+        var root = root
+        while root.count > 1 && root.hasSuffix("/") { root.removeLast() }
+        guard !root.isEmpty else {
+            throw BackendError(code: .io, objectName: nil, message: "the root directory path is empty")
+        }
+        do {
+            try FileSystem.createDirectories(root)
+        } catch {
+            throw BackendError(
+                code: Self.code(for: error.errno),
+                objectName: nil,
+                message: "cannot create the root directory \(root) (\(error.operation) \(error.path): \(error.reason))",
+                cause: FileSystem.posixError(error.errno)
+            )
+        }
+        self.root = root
+    }
+
+    /// The file that holds object `name`.
+    public func path(of name: String) -> String {
+        root == "/" ? "/" + name : root + "/" + name
+    }
+
+    public func put(_ name: String, _ data: [UInt8]) async throws {
+        try ObjectName.validate(name)
+        let path = path(of: name)
+        let directory = FileSystem.parent(of: path)
+        let temporaryPath = directory + "/" + Self.temporaryPrefix + String(UInt64.random(in: .min ... .max), radix: 16)
+        do {
+            let descriptor = try createTemporaryFile(temporaryPath, in: directory)
+            do {
+                try data.withUnsafeBytes { try FileSystem.writeAll(descriptor, $0, path: temporaryPath) }
+                try FileSystem.synchronize(descriptor, path: temporaryPath)
+            } catch {
+                close(descriptor)
+                _ = try? FileSystem.removeFile(temporaryPath)
+                throw error
+            }
+            do {
+                try FileSystem.closeFile(descriptor, path: temporaryPath)
+                try FileSystem.move(temporaryPath, to: path)
+            } catch {
+                _ = try? FileSystem.removeFile(temporaryPath)
+                throw error
+            }
+            try FileSystem.synchronizeDirectory(directory)
+        } catch let failure as SystemCallFailure {
+            throw backendError(failure, action: "write", name: name, path: path)
+        }
+    }
+
+    private func createTemporaryFile(_ temporaryPath: String, in directory: String) throws(SystemCallFailure) -> Int32 {
+        let flags = O_WRONLY | O_CREAT | O_EXCL
+        do {
+            return try FileSystem.openFile(temporaryPath, flags: flags, mode: 0o644)
+        } catch where error.errno == ENOENT && directory != root {
+            try FileSystem.createDirectories(directory)
+            return try FileSystem.openFile(temporaryPath, flags: flags, mode: 0o644)
+        }
+    }
+
+    public func get(_ name: String) async throws -> [UInt8] {
+        try ObjectName.validate(name)
+        return try read(name) { descriptor, size, path in
+            try readBytes(descriptor, range: 0..<size, path: path)
+        }
+    }
+
+    public func get(_ name: String, range: Range<Int>) async throws -> [UInt8] {
+        try ObjectName.validate(name)
+        return try read(name) { descriptor, size, path in
+            guard range.lowerBound >= 0, range.upperBound <= size else {
+                throw BackendError(
+                    code: .rangeNotSatisfiable,
+                    objectName: name,
+                    message: "range \(range) is outside object '\(name)' of \(size) bytes at \(path)"
+                )
+            }
+            return try readBytes(descriptor, range: range, path: path)
+        }
+    }
+
+    public func info(_ name: String) async throws -> ObjectInfo? {
+        try ObjectName.validate(name)
+        let path = path(of: name)
+        do {
+            guard let status = try FileSystem.status(path), status.isRegularFile else { return nil }
+            return ObjectInfo(name: name, size: status.size)
+        } catch {
+            throw backendError(error, action: "inspect", name: name, path: path)
+        }
+    }
+
+    public func list(prefix: String) async throws -> [ObjectInfo] {
+        // Start in the deepest directory the prefix names instead of walking the whole store.
+        var directoryName = ""
+        var leafPrefix = Substring(prefix)
+        if let slash = prefix.lastIndex(of: "/") {
+            directoryName = String(prefix[..<slash])
+            leafPrefix = prefix[prefix.index(after: slash)...]
+            // No valid object name continues a prefix like "a//" or "../".
+            guard ObjectName.isValid(directoryName) else { return [] }
+        }
+        var objects: [ObjectInfo] = []
+        do {
+            try collect(
+                directory: directoryName.isEmpty ? root : path(of: directoryName),
+                namePrefix: directoryName.isEmpty ? "" : directoryName + "/",
+                leafPrefix: leafPrefix,
+                into: &objects
+            )
+        } catch let error as SystemCallFailure {
+            throw BackendError(
+                code: Self.code(for: error.errno),
+                objectName: nil,
+                message: "cannot list objects with prefix '\(prefix)' in \(root) (\(error.operation) \(error.path): \(error.reason))",
+                cause: FileSystem.posixError(error.errno)
+            )
+        }
+        // Valid names are ASCII, for which String order is byte order.
+        return objects.sorted { $0.name < $1.name }
+    }
+
+    public func delete(_ name: String) async throws {
+        try ObjectName.validate(name)
+        let path = path(of: name)
+        do {
+            if try FileSystem.removeFile(path) {
+                try FileSystem.synchronizeDirectory(FileSystem.parent(of: path))
+            }
+        } catch {
+            throw backendError(error, action: "delete", name: name, path: path)
+        }
+    }
+
+    // MARK: Helpers
+
+    /// Opens object `name` and passes its descriptor, size and path to `body`.
+    private func read(_ name: String, _ body: (Int32, Int, String) throws -> [UInt8]) throws -> [UInt8] {
+        let path = path(of: name)
+        do {
+            let descriptor: Int32
+            do {
+                descriptor = try FileSystem.openFile(path, flags: O_RDONLY)
+            } catch where error.errno == ENOTDIR {
+                // A file where the name has a directory ("a" for "a/b"): "a/b" does not exist.
+                throw SystemCallFailure(errno: ENOENT, operation: "open", path: path)
+            }
+            defer { close(descriptor) }
+            let status = try FileSystem.status(ofDescriptor: descriptor, path: path)
+            // A directory at the object's path is not an object.
+            guard status.isRegularFile else { throw SystemCallFailure(errno: ENOENT, operation: "open", path: path) }
+            return try body(descriptor, status.size, path)
+        } catch let failure as SystemCallFailure {
+            throw backendError(failure, action: "read", name: name, path: path)
+        }
+    }
+
+    private func readBytes(_ descriptor: Int32, range: Range<Int>, path: String) throws -> [UInt8] {
+        try [UInt8](unsafeUninitializedCapacity: range.count) { buffer, initializedCount in
+            try FileSystem.readAll(descriptor, into: UnsafeMutableRawBufferPointer(buffer), at: range.lowerBound, path: path)
+            initializedCount = range.count
+        }
+    }
+
+    private func collect(
+        directory: String, namePrefix: String, leafPrefix: Substring?, into objects: inout [ObjectInfo]
+    ) throws {
+        _ = try FileSystem.forEachEntry(in: directory) { entry in
+            // Skips temporary files (their names contain '~') and anything not made by a put.
+            guard ObjectName.isValidSegment(entry.utf8) else { return }
+            if let leafPrefix, !entry.utf8.starts(with: leafPrefix.utf8) { return }
+            let entryPath = directory + "/" + entry
+            guard var status = try FileSystem.status(entryPath, followLinks: false) else { return }
+            if status.isDirectory {
+                try collect(directory: entryPath, namePrefix: namePrefix + entry + "/", leafPrefix: nil, into: &objects)
+                return
+            }
+            // A symbolic link counts when it points at a file; linked directories are not
+            // followed, so a link cannot make the walk loop.
+            if status.isSymbolicLink {
+                guard let target = try FileSystem.status(entryPath) else { return }
+                status = target
+            }
+            if status.isRegularFile {
+                objects.append(ObjectInfo(name: namePrefix + entry, size: status.size))
+            }
+        }
+    }
+
+    private func backendError(_ failure: SystemCallFailure, action: String, name: String, path: String) -> BackendError {
+        let code = Self.code(for: failure.errno)
+        let message = code == .notFound && action == "read"
+            ? "object '\(name)' not found at \(path)"
+            : "cannot \(action) object '\(name)' at \(path) (\(failure.operation) \(failure.path): \(failure.reason))"
+        return BackendError(code: code, objectName: name, message: message, cause: FileSystem.posixError(failure.errno))
+    }
+
+    /// The backend error code for an `errno`.
+    static func code(for errno: Int32) -> BackendError.Code {
+        switch errno {
+        case ENOENT: .notFound
+        case ENOSPC, EDQUOT: .noSpace
+        case EACCES, EPERM: .permissionDenied
+        case EROFS: .readOnly
+        default: .io
+        }
+    }
+}

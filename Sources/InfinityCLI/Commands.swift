@@ -1,0 +1,197 @@
+import ArgumentParser
+import Foundation
+import InfinityDB
+
+struct Init: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create a store and its first agent.",
+        discussion: """
+            Creates the store in PATH (a new or empty directory; default: $INFINITY_STORE) and a new agent that owns it. The agent's master secret is stored only wrapped under the passphrase.
+
+            Examples:
+              infinity init ~/backups/store --name alice
+              INFINITY_PASSPHRASE=… infinity init /srv/store --name backup-bot
+            """)
+
+    @Argument(help: "Directory for the new store.")
+    var path: String?
+
+    @Option(name: .long, help: "The agent's name (default: the user name).")
+    var name: String?
+
+    @Option(name: .long, help: "Read the passphrase from the first line of this file.")
+    var passphraseFile: String?
+
+    @Flag(name: [.short, .long], help: "Print nothing but errors.")
+    var quiet = false
+
+    func run() async throws {
+        guard let path = path ?? ProcessInfo.processInfo.environment["INFINITY_STORE"] else {
+            throw ValidationError("give the store's directory: infinity init PATH")
+        }
+        let passphrase = try PassphraseSource(file: passphraseFile).read(confirm: true)
+        let store = try await Store.create(
+            at: path, agentName: name ?? ProcessInfo.processInfo.userName, passphrase: passphrase)
+        if !quiet {
+            print("Created store \(path) owned by agent \(store.identity.name) (\(store.identity.id))")
+        }
+    }
+}
+
+struct Blob: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Store and read back byte streams (plumbing).",
+        subcommands: [Put.self, Get.self])
+
+    struct Put: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Store a file (or standard input) and print its blob reference.",
+            discussion: """
+                The reference printed is a read capability for the stored bytes: it carries their keys. Keep it as you would keep the data.
+
+                Examples:
+                  infinity blob put photos.tar > photos.ref
+                  tar c ~/photos | infinity blob put - > photos.ref
+                """)
+
+        @OptionGroup var options: StoreOptionGroup
+
+        @Argument(help: "The file to store, or - for standard input.")
+        var file: String
+
+        func run() async throws {
+            let store = try await options.openStore()
+            let path = file == "-" ? "/dev/stdin" : file
+            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
+            let progress = ProgressLine("storing", total: file == "-" ? nil : size, quiet: options.quiet)
+            let input = try InputFile(path: path)
+            let blob = try await store.chunks.putBlob(read: input.read(into:), progress: progress.update)
+            try await store.flush()
+            progress.finish()
+            print(blob.token)
+        }
+    }
+
+    struct Get: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write the bytes of a blob reference to a file or standard output.",
+            discussion: """
+                Every chunk is verified as it is read; damage stops the command with an error that names the chunk.
+
+                Examples:
+                  infinity blob get "$(cat photos.ref)" --output photos.tar
+                  infinity blob get "$(cat photos.ref)" | tar x
+                """)
+
+        @OptionGroup var options: StoreOptionGroup
+
+        @Argument(help: "A reference printed by 'infinity blob put'.")
+        var reference: String
+
+        @Option(name: [.short, .long], help: "Write to this file instead of standard output.")
+        var output: String?
+
+        func run() async throws {
+            let blob = try BlobRef(token: reference.trimmingCharacters(in: .whitespacesAndNewlines))
+            let store = try await options.openStore()
+            let destination = try OutputFile(path: output ?? "/dev/stdout")
+            let progress = ProgressLine("reading", total: blob.length, quiet: options.quiet || output == nil)
+            var written = 0
+            try await store.chunks.getBlob(blob) { bytes in
+                try destination.write(bytes)
+                written += bytes.count
+                progress.update(written)
+            }
+            if output != nil { try destination.close() }
+            progress.finish()
+        }
+    }
+}
+
+struct Stats: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show what the store holds: packs, chunks, stored and plaintext bytes.",
+        discussion: """
+            Examples:
+              infinity stats
+              infinity stats --json | jq .storedBytes
+            """)
+
+    @OptionGroup var options: StoreOptionGroup
+
+    @Flag(name: .long, help: "Print JSON for scripts.")
+    var json = false
+
+    func run() async throws {
+        let store = try await options.openStore()
+        let statistics = try store.statistics()
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+            print(String(decoding: try encoder.encode(statistics), as: UTF8.self))
+        } else {
+            let ratio = statistics.storedBytes > 0 ? Double(statistics.plaintextBytes) / Double(statistics.storedBytes) : 1
+            print("""
+                store:            \(store.location)
+                owner:            \(store.identity.name) (\(store.identity.id))
+                packs:            \(statistics.packCount)
+                chunks:           \(statistics.chunkCount)
+                plaintext bytes:  \(ByteCount.format(statistics.plaintextBytes))
+                stored bytes:     \(ByteCount.format(statistics.storedBytes))
+                compression:      \(String(format: "%.2f", ratio))x
+                """)
+        }
+    }
+}
+
+struct Passphrase: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Change the store's passphrase (no data is re-encrypted).",
+        discussion: """
+            The new passphrase comes from INFINITY_NEW_PASSPHRASE, --new-passphrase-file, or a prompt.
+
+            Examples:
+              infinity passphrase
+              infinity passphrase --passphrase-file old.txt --new-passphrase-file new.txt
+            """)
+
+    @OptionGroup var options: StoreOptionGroup
+
+    @Option(name: .long, help: "Read the new passphrase from the first line of this file.")
+    var newPassphraseFile: String?
+
+    func run() async throws {
+        let store = try await options.openStore()
+        let newPassphrase = try PassphraseSource(
+            file: newPassphraseFile, environmentVariable: "INFINITY_NEW_PASSPHRASE", prompt: "New passphrase: "
+        ).read(confirm: true)
+        try await store.changePassphrase(to: newPassphrase)
+        if !options.quiet { print("Passphrase changed for store \(store.location)") }
+    }
+}
+
+struct RebuildIndex: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rebuild-index",
+        abstract: "Recreate the chunk index from the packs alone.",
+        discussion: """
+            Reads every pack's trailer. Packs that cannot be read are listed on standard error and the exit status is 3; their chunks stay out of the index.
+
+            Example:
+              infinity rebuild-index --store ~/backups/store
+            """)
+
+    @OptionGroup var options: StoreOptionGroup
+
+    func run() async throws {
+        let store = try await options.openStore()
+        let report = try await store.rebuildIndex()
+        if !options.quiet {
+            print("Indexed \(report.chunksIndexed) chunks in \(report.packsIndexed) packs")
+        }
+        for (pack, reason) in report.unreadablePacks.sorted(by: { $0.key < $1.key }) {
+            FileHandle.standardError.write(Data("unreadable pack \(pack): \(reason)\n".utf8))
+        }
+        if !report.unreadablePacks.isEmpty { throw ExitCode(3) }
+    }
+}

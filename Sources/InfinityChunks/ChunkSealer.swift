@@ -1,0 +1,132 @@
+import InfinityCompression
+import InfinityCrypto
+import InfinityPacks
+
+/// Turns plaintext into sealed chunks and back (see Docs/FORMAT.md):
+///
+///     version (1) | flags (1) | nonce (12) | AES-256-GCM ciphertext | tag (16)
+///
+/// The chunk key is HMAC-SHA256(content key, plaintext): convergent inside one agent, so the same
+/// data always gets the same id and is stored once, and opaque to everyone without the content
+/// key. The plaintext is zstd-compressed first when that makes it smaller. The header and the
+/// chunk id are authenticated as associated data, so a chunk cannot be moved under another id.
+/// The nonce is random: one key only ever seals one plaintext, but the compressed bytes may
+/// differ between builds, and a random nonce keeps even that case safe.
+public struct ChunkSealer: Sendable {
+    public static let formatVersion: UInt8 = 1
+    public static let headerLength = 2 + AES256GCM.nonceByteCount
+    /// Bytes a sealed chunk adds to its (possibly compressed) plaintext.
+    public static let overhead = headerLength + AES256GCM.tagByteCount
+    static let compressedFlag: UInt8 = 1
+
+    private let contentKey: SecureBytes
+    /// zstd level used when sealing.
+    public let compressionLevel: Int32
+
+    public init(contentKey: SecureBytes, compressionLevel: Int32 = 3) {
+        self.contentKey = contentKey
+        self.compressionLevel = compressionLevel
+    }
+
+    /// The reference a plaintext gets: one keyed-hash pass and nothing more, so a duplicate can be
+    /// recognised before any compression or encryption.
+    public func reference(for plaintext: UnsafeRawBufferPointer) -> ChunkRef {
+        let key = ChunkKey(bytes: HMACSHA256.authenticate(plaintext, key: contentKey))!
+        return ChunkRef(id: key.chunkID, key: key, length: plaintext.count)
+    }
+
+    /// Compresses (when it shrinks the data) and encrypts a chunk under its key.
+    public func seal(_ plaintext: UnsafeRawBufferPointer, as ref: ChunkRef, compressor: ZstdCompressor?) throws -> [UInt8] {
+        precondition(plaintext.count == ref.length, "sealing a chunk whose length differs from its reference")
+        var compressed: [UInt8] = []
+        var flags: UInt8 = 0
+        if let compressor, plaintext.count > 64 {
+            // One byte smaller than the input: zstd reports "does not fit" when it cannot shrink it.
+            compressed = [UInt8](unsafeUninitializedCapacity: plaintext.count - 1) { _, count in
+                count = plaintext.count - 1
+            }
+            let size = try compressed.withUnsafeMutableBytes { try compressor.compress(plaintext, into: $0) }
+            if let size {
+                compressed.removeLast(compressed.count - size)
+                flags |= Self.compressedFlag
+            } else {
+                compressed = []
+            }
+        }
+        let nonce = SecureRandom.bytes(count: AES256GCM.nonceByteCount)
+        let header = [Self.formatVersion, flags] + nonce
+        let associatedData = header + ref.id.bytes
+        let body = flags & Self.compressedFlag != 0 ? nil : plaintext
+        let bodyCount = body?.count ?? compressed.count
+        // Every byte is written below: the header, then ciphertext and tag.
+        var sealed = [UInt8](unsafeUninitializedCapacity: Self.headerLength + bodyCount + AES256GCM.tagByteCount) {
+            _, count in count = Self.headerLength + bodyCount + AES256GCM.tagByteCount
+        }
+        try sealed.withUnsafeMutableBytes { out in
+            header.withUnsafeBytes { out.copyMemory(from: $0) }
+            try ref.key.bytes.withUnsafeBytes { key in
+                try nonce.withUnsafeBytes { nonce in
+                    try associatedData.withUnsafeBytes { aad in
+                        let destination = UnsafeMutableRawBufferPointer(rebasing: out[Self.headerLength...])
+                        if let body {
+                            try AES256GCM.seal(body, key: key, nonce: nonce, authenticating: aad, into: destination)
+                        } else {
+                            try compressed.withUnsafeBytes {
+                                try AES256GCM.seal($0, key: key, nonce: nonce, authenticating: aad, into: destination)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return sealed
+    }
+
+    /// Verifies, decrypts and decompresses a sealed chunk. Any damage gives a
+    /// ``ChunkError/Code/integrity`` error naming the chunk id.
+    public static func open(_ sealed: [UInt8], as ref: ChunkRef, decompressor: ZstdDecompressor) throws -> [UInt8] {
+        let id = ref.id
+        guard sealed.count >= overhead else {
+            throw ChunkError(.integrity, "chunk \(id) is truncated: \(sealed.count) bytes is shorter than a sealed chunk")
+        }
+        guard sealed[0] == formatVersion else {
+            // The version byte is authenticated too, so an unknown one is either newer or damaged.
+            throw ChunkError(
+                .unsupportedFormat,
+                "chunk \(id) has format \(sealed[0]); this build reads format \(formatVersion) (newer data, or damage)")
+        }
+        let flags = sealed[1]
+        guard flags & ~compressedFlag == 0 else {
+            throw ChunkError(.integrity, "chunk \(id) has unknown flags \(flags) (damaged)")
+        }
+        let associatedData = Array(sealed[0..<headerLength]) + id.bytes
+        var opened = [UInt8](repeating: 0, count: sealed.count - overhead)
+        do {
+            try sealed.withUnsafeBytes { sealed in
+                try ref.key.bytes.withUnsafeBytes { key in
+                    try associatedData.withUnsafeBytes { aad in
+                        try opened.withUnsafeMutableBytes { output in
+                            try AES256GCM.open(
+                                UnsafeRawBufferPointer(rebasing: sealed[headerLength...]), key: key,
+                                nonce: UnsafeRawBufferPointer(rebasing: sealed[2..<headerLength]),
+                                authenticating: aad, into: output)
+                        }
+                    }
+                }
+            }
+        } catch {
+            throw ChunkError(.integrity, "chunk \(id) failed authentication (damaged or tampered)", cause: error)
+        }
+        guard flags & compressedFlag != 0 else {
+            guard opened.count == ref.length else {
+                throw ChunkError(.integrity, "chunk \(id) holds \(opened.count) bytes, its reference says \(ref.length)")
+            }
+            return opened
+        }
+        do {
+            return try decompressor.decompress(opened, expectedSize: ref.length)
+        } catch {
+            throw ChunkError(.integrity, "chunk \(id) does not decompress to its \(ref.length) bytes", cause: error)
+        }
+    }
+}

@@ -1,0 +1,182 @@
+import Foundation
+import InfinityCompression
+import InfinityCrypto
+import InfinityPacks
+
+/// Chunks in, ``ChunkRef``s out: cuts streams at content-defined boundaries, seals each new chunk
+/// and hands it to the ``PackStore``; reads verify every chunk.
+///
+/// Work on a stream runs on all cores with a bounded number of chunks in flight, so memory stays
+/// bounded whatever the input size. Safe to use from many tasks at once. What was put is durable
+/// once ``flush()`` returns.
+public final class ChunkStore: Sendable {
+    public let packs: PackStore
+    public let sealer: ChunkSealer
+    public let dataChunker: Chunker
+    public let metadataChunker: Chunker
+    /// Chunks sealed or opened at once.
+    public let concurrency: Int
+    /// The largest single chunk ``put(_:kind:)`` accepts.
+    public static let maximumChunkSize = 64 << 20
+
+    private let compressors: ResourcePool<ZstdCompressor>
+    private let decompressors: ResourcePool<ZstdDecompressor>
+
+    public init(
+        packs: PackStore, sealer: ChunkSealer, dataChunker: Chunker, metadataChunker: Chunker,
+        concurrency: Int = ChunkStore.defaultConcurrency
+    ) {
+        self.packs = packs
+        self.sealer = sealer
+        self.dataChunker = dataChunker
+        self.metadataChunker = metadataChunker
+        self.concurrency = max(1, concurrency)
+        let level = sealer.compressionLevel
+        compressors = ResourcePool { try ZstdCompressor(level: level) }
+        decompressors = ResourcePool { try ZstdDecompressor() }
+    }
+
+    /// One worker per core.
+    public static var defaultConcurrency: Int { ProcessInfo.processInfo.activeProcessorCount }
+
+    private func chunker(for kind: PackKind) -> Chunker {
+        kind == .data ? dataChunker : metadataChunker
+    }
+
+    /// Stores `bytes` as one chunk (at most ``maximumChunkSize`` bytes).
+    public func put(_ bytes: [UInt8], kind: PackKind) async throws -> ChunkRef {
+        guard bytes.count <= Self.maximumChunkSize else {
+            throw ChunkError(.input, "a single chunk holds at most \(Self.maximumChunkSize) bytes, not \(bytes.count); put it as a stream")
+        }
+        return try await store(bytes, kind: kind)
+    }
+
+    /// Seals and adds one chunk unless the store already holds it.
+    private func store(_ chunk: [UInt8], kind: PackKind) async throws -> ChunkRef {
+        let ref = chunk.withUnsafeBytes { sealer.reference(for: $0) }
+        guard try packs.claim(ref.id) else { return ref }
+        do {
+            let sealed = try compressors.withResource { compressor in
+                try chunk.withUnsafeBytes { try sealer.seal($0, as: ref, compressor: compressor) }
+            }
+            try await packs.add(ref.id, sealed: sealed, plaintextLength: ref.length, kind: kind)
+        } catch {
+            packs.releaseClaim(ref.id)
+            throw error
+        }
+        return ref
+    }
+
+    /// Cuts a stream into content-defined chunks and stores each new one, in parallel.
+    ///
+    /// - Parameters:
+    ///   - read: fills the buffer it is given and returns how many bytes it wrote; 0 ends the stream.
+    ///   - progress: called with the number of input bytes consumed so far.
+    /// - Returns: the chunks of the stream, in order.
+    public func putStream(
+        kind: PackKind,
+        read: (UnsafeMutableRawBufferPointer) throws -> Int,
+        progress: (Int) -> Void = { _ in }
+    ) async throws -> [ChunkRef] {
+        let chunker = chunker(for: kind)
+        let maximum = chunker.parameters.maximumSize
+        var buffer = [UInt8](repeating: 0, count: maximum + max(maximum, 4 << 20))
+        var start = 0
+        var end = 0
+        var atEnd = false
+        var consumed = 0
+        var refs: [ChunkRef?] = []
+        let window = concurrency * 2
+
+        return try await withThrowingTaskGroup(of: (Int, ChunkRef).self) { group in
+            var inFlight = 0
+            while true {
+                if !atEnd && end - start < maximum {
+                    // Slide what is left to the front, then fill the rest of the buffer.
+                    if start > 0 {
+                        buffer.withUnsafeMutableBytes { raw in
+                            raw.baseAddress!.copyMemory(from: raw.baseAddress! + start, byteCount: end - start)
+                        }
+                        end -= start
+                        start = 0
+                    }
+                    while !atEnd && end < buffer.count {
+                        let count = try buffer.withUnsafeMutableBytes { raw in
+                            try read(UnsafeMutableRawBufferPointer(rebasing: raw[end...]))
+                        }
+                        if count == 0 { atEnd = true } else { end += count }
+                    }
+                }
+                if start == end && atEnd { break }
+                let length = buffer.withUnsafeBytes { raw in
+                    chunker.nextBoundary(in: UnsafeRawBufferPointer(rebasing: raw[start..<end]), isFinal: atEnd)
+                }
+                guard let length else { continue }
+                let chunk = Array(buffer[start..<(start + length)])
+                start += length
+                consumed += length
+                let position = refs.count
+                refs.append(nil)
+                if inFlight == window {
+                    let (done, ref) = try await group.next()!
+                    refs[done] = ref
+                    inFlight -= 1
+                }
+                group.addTask { (position, try await self.store(chunk, kind: kind)) }
+                inFlight += 1
+                progress(consumed)
+            }
+            for try await (done, ref) in group { refs[done] = ref }
+            return refs.map { $0! }
+        }
+    }
+
+    /// Stores a whole byte array as a stream of content-defined chunks.
+    public func putStream(_ bytes: [UInt8], kind: PackKind) async throws -> [ChunkRef] {
+        var offset = 0
+        return try await putStream(kind: kind) { destination in
+            let count = min(destination.count, bytes.count - offset)
+            bytes.withUnsafeBytes { source in
+                destination.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[offset..<(offset + count)]))
+            }
+            offset += count
+            return count
+        }
+    }
+
+    /// Reads and verifies one chunk.
+    public func get(_ ref: ChunkRef) async throws -> [UInt8] {
+        let sealed = try await packs.read(ref.id)
+        return try decompressors.withResource { try ChunkSealer.open(sealed, as: ref, decompressor: $0) }
+    }
+
+    /// Reads chunks in parallel and hands their plaintext to `write` in order, with a bounded
+    /// number of chunks in memory.
+    public func getStream(_ refs: [ChunkRef], write: ([UInt8]) throws -> Void) async throws {
+        let window = concurrency * 2
+        try await withThrowingTaskGroup(of: (Int, [UInt8]).self) { group in
+            var next = 0
+            var written = 0
+            var ready: [Int: [UInt8]] = [:]
+            while written < refs.count {
+                while next < refs.count && next - written < window {
+                    let position = next
+                    let ref = refs[position]
+                    group.addTask { (position, try await self.get(ref)) }
+                    next += 1
+                }
+                let (position, bytes) = try await group.next()!
+                ready[position] = bytes
+                while let bytes = ready.removeValue(forKey: written) {
+                    try write(bytes)
+                    written += 1
+                }
+            }
+        }
+    }
+
+    /// Makes everything put so far durable.
+    public func flush() async throws {
+        try await packs.flush()
+    }
+}

@@ -1,0 +1,284 @@
+import Foundation
+import InfinityBackends
+import InfinityChunks
+import InfinityCrypto
+import InfinityPacks
+
+/// Settings chosen when a store is created. Every writer of the store then shares them.
+public struct StoreOptions: Sendable {
+    /// Chunk sizes for file data (default: min 512 KiB, average 1 MiB, max 8 MiB).
+    public var dataChunking: ChunkerParameters = .fileData
+    /// Chunk sizes for tree nodes and chunk lists.
+    public var metadataChunking: ChunkerParameters = .metadata
+    /// A pack is finished once it holds this many bytes.
+    public var targetPackSize = 16 << 20
+    /// zstd level for sealing (1–19; 3 is zstd's own default).
+    public var compressionLevel: Int32 = 3
+    /// Cost of the passphrase key derivation.
+    public var scrypt: Scrypt.Parameters = .interactive
+
+    public init() {}
+}
+
+/// An agent's store: its keys, its packs and its chunk index, over a ``Backend``.
+///
+/// ```swift
+/// let store = try await Store.create(at: "/data/photos.infinity", agentName: "alice",
+///                                    passphrase: SecureBytes(utf8: passphrase))
+/// let refs = try await store.putFile(at: "/data/photo.jpg")
+/// try await store.flush()
+/// try await store.writeFile(refs, to: "/tmp/photo.jpg")
+/// ```
+///
+/// Safe to share between tasks: reads and writes may run concurrently. Data is durable once
+/// ``flush()`` returns.
+public final class Store: Sendable {
+    /// Where the store is, for messages: a path or a URL.
+    public let location: String
+    public let backend: any Backend
+    public let configuration: StoreConfiguration
+    /// The owning agent's public identity.
+    public let identity: AgentIdentity
+    /// The chunk layer: put and get chunks, streams and blobs.
+    public let chunks: ChunkStore
+    private let keys: AgentKeys
+    private let masterSecret: SecureBytes
+    /// The key file this store was unlocked with.
+    private let keyFileName: String
+
+    static let keysPrefix = "keys/"
+
+    private init(
+        location: String, backend: any Backend, configuration: StoreConfiguration, masterSecret: SecureBytes,
+        keys: AgentKeys, keyFileName: String, index: ChunkIndex
+    ) throws {
+        self.location = location
+        self.backend = backend
+        self.configuration = configuration
+        self.masterSecret = masterSecret
+        self.keys = keys
+        self.keyFileName = keyFileName
+        identity = keys.identity(name: configuration.ownerName)
+        let packs = PackStore(
+            backend: backend, index: index, metadataKey: keys.metadataKey,
+            targetPackSize: configuration.targetPackSize)
+        let table = try GearTable(
+            keyMaterial: HKDF.expand(
+                pseudoRandomKey: keys.chunkerSecret, info: Array("infinitydb/v1/gear-table".utf8), outputByteCount: 2048
+            ).withUnsafeBytes { Array($0) })
+        chunks = ChunkStore(
+            packs: packs,
+            sealer: ChunkSealer(contentKey: keys.contentKey, compressionLevel: configuration.compressionLevel),
+            dataChunker: Chunker(parameters: configuration.dataChunking, table: table),
+            metadataChunker: Chunker(parameters: configuration.metadataChunking, table: table))
+    }
+
+    // MARK: Creating and opening
+
+    /// Creates a store in a new or empty local directory, with a new agent as its owner.
+    /// The chunk index lives in `local/index.sqlite` inside it.
+    public static func create(
+        at path: String, agentName: String, passphrase: SecureBytes, options: StoreOptions = StoreOptions()
+    ) async throws -> Store {
+        if let contents = try? FileManager.default.contentsOfDirectory(atPath: path), !contents.isEmpty {
+            let what = contents.contains(StoreConfiguration.objectName) ? "a store" : "files"
+            throw StoreError(.alreadyExists, "cannot create a store at \(path): it already holds \(what)")
+        }
+        let backend = try LocalDirectoryBackend(root: path)
+        return try await create(
+            backend: backend, indexPath: try localIndexPath(root: path), location: path, agentName: agentName,
+            passphrase: passphrase, options: options)
+    }
+
+    /// Creates a store in any backend, with its chunk index at `indexPath` (`":memory:"` for none
+    /// on disk).
+    public static func create(
+        backend: any Backend, indexPath: String, location: String, agentName: String, passphrase: SecureBytes,
+        options: StoreOptions = StoreOptions()
+    ) async throws -> Store {
+        guard try await backend.info(StoreConfiguration.objectName) == nil else {
+            throw StoreError(.alreadyExists, "cannot create a store at \(location): it already holds a store")
+        }
+        guard !agentName.isEmpty, agentName.utf8.count <= 256 else {
+            throw StoreError(.invalidArgument, "an agent name must be 1 to 256 bytes long")
+        }
+        let masterSecret = AgentKeys.generateMasterSecret()
+        let keys = try AgentKeys(masterSecret: masterSecret)
+        let identity = keys.identity(name: agentName)
+        var storeID = [UInt8](repeating: 0, count: 16)
+        storeID.withUnsafeMutableBytes { SecureRandom.fill($0) }
+        let configuration = try StoreConfiguration(
+            format: StoreConfiguration.formatName, version: StoreConfiguration.currentVersion,
+            storeID: Hex.encode(storeID), ownerAgentID: identity.id.description, ownerName: agentName,
+            created: ISO8601DateFormatter().string(from: Date()), dataChunking: options.dataChunking,
+            metadataChunking: options.metadataChunking, targetPackSize: options.targetPackSize,
+            compressionLevel: options.compressionLevel, authenticator: nil
+        ).authenticated(with: keys.metadataKey)
+        let keyFileName = try await writeKeyFile(
+            WrappedMasterSecret.wrap(masterSecret, passphrase: passphrase, parameters: options.scrypt), to: backend)
+        // The config goes last: a store without one is not a store yet, whatever else was written.
+        try await backend.put(StoreConfiguration.objectName, try configuration.encoded())
+        return try Store(
+            location: location, backend: backend, configuration: configuration, masterSecret: masterSecret,
+            keys: keys, keyFileName: keyFileName, index: ChunkIndex(path: indexPath))
+    }
+
+    /// Opens the store in a local directory.
+    public static func open(at path: String, passphrase: SecureBytes) async throws -> Store {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw StoreError(.notAStore, "no store at \(path): it does not exist")
+        }
+        guard isDirectory.boolValue else {
+            throw StoreError(.notAStore, "\(path) is not an InfinityDB store: it is a file, not a directory")
+        }
+        let backend = try LocalDirectoryBackend(root: path)
+        // Check it is a store before creating anything inside it.
+        guard try await backend.info(StoreConfiguration.objectName) != nil else {
+            throw StoreError(.notAStore, "\(path) is not an InfinityDB store: it has no config object")
+        }
+        return try await open(
+            backend: backend, indexPath: try localIndexPath(root: path), location: path, passphrase: passphrase)
+    }
+
+    /// Opens a store in any backend. If the index is empty while the store holds packs (a new
+    /// machine, or a deleted index), it is rebuilt from the packs first.
+    public static func open(
+        backend: any Backend, indexPath: String, location: String, passphrase: SecureBytes
+    ) async throws -> Store {
+        let configBytes: [UInt8]
+        do {
+            configBytes = try await backend.get(StoreConfiguration.objectName)
+        } catch let error as BackendError where error.code == .notFound {
+            throw StoreError(.notAStore, "\(location) is not an InfinityDB store: it has no config object")
+        }
+        let configuration = try StoreConfiguration.decode(configBytes, location: location)
+        let (masterSecret, keyFileName) = try await unlock(backend: backend, location: location, passphrase: passphrase)
+        let keys = try AgentKeys(masterSecret: masterSecret)
+        try configuration.verify(with: keys.metadataKey, location: location)
+        _ = try configuration.dataChunking.validated(location: location)
+        _ = try configuration.metadataChunking.validated(location: location)
+        guard configuration.ownerAgentID == keys.identity(name: configuration.ownerName).id.description else {
+            throw StoreError(.corrupt, "store \(location): the unlocked key does not belong to the store's owner")
+        }
+        guard (1...(1 << 30)).contains(configuration.targetPackSize), (-7...22).contains(configuration.compressionLevel)
+        else {
+            throw StoreError(.corrupt, "store \(location) has an invalid pack size or compression level")
+        }
+        let store = try Store(
+            location: location, backend: backend, configuration: configuration, masterSecret: masterSecret,
+            keys: keys, keyFileName: keyFileName, index: ChunkIndex(path: indexPath))
+        if try store.chunks.packs.index.statistics().packCount == 0,
+            try await !backend.list(prefix: PackFormat.objectPrefix).isEmpty
+        {
+            _ = try await store.rebuildIndex()
+        }
+        return store
+    }
+
+    private static func localIndexPath(root: String) throws -> String {
+        let folder = (root as NSString).appendingPathComponent("local")
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        } catch {
+            throw StoreError(.invalidArgument, "cannot create the index folder \(folder)", cause: error)
+        }
+        return (folder as NSString).appendingPathComponent("index.sqlite")
+    }
+
+    // MARK: Keys
+
+    private static func writeKeyFile(_ wrapped: WrappedMasterSecret, to backend: any Backend) async throws -> String {
+        let name = keysPrefix + Hex.encode(SecureRandom.bytes(count: 16))
+        try await backend.put(name, try wrapped.encoded())
+        return name
+    }
+
+    /// Tries each key file with the passphrase.
+    private static func unlock(
+        backend: any Backend, location: String, passphrase: SecureBytes
+    ) async throws -> (SecureBytes, String) {
+        let keyFiles = try await backend.list(prefix: keysPrefix)
+        guard !keyFiles.isEmpty else {
+            throw StoreError(.corrupt, "store \(location) has no key files (keys/ is empty)")
+        }
+        var damaged: [String] = []
+        for keyFile in keyFiles {
+            do {
+                let wrapped = try WrappedMasterSecret.decode(try await backend.get(keyFile.name))
+                return (try wrapped.unwrap(passphrase: passphrase), keyFile.name)
+            } catch let error as CryptoError where error.code == .wrongPassphrase {
+                continue
+            } catch let error as CryptoError where error.code == .unsupportedFormat {
+                throw StoreError(.unsupportedFormat, "key file \(keyFile.name) of store \(location)", cause: error)
+            } catch {
+                damaged.append("\(keyFile.name) (\(error))")
+            }
+        }
+        if damaged.count == keyFiles.count {
+            throw StoreError(.corrupt, "no key file of store \(location) can be read: \(damaged.joined(separator: "; "))")
+        }
+        throw StoreError(.wrongPassphrase, "wrong passphrase for store \(location)")
+    }
+
+    /// Wraps the agent's master secret under a new passphrase, then removes the key file this
+    /// store was opened with. No data is re-encrypted. Until the old file is removed both
+    /// passphrases open the store, so an interruption never locks the owner out.
+    public func changePassphrase(to newPassphrase: SecureBytes, parameters: Scrypt.Parameters = .interactive) async throws {
+        _ = try await Self.writeKeyFile(
+            WrappedMasterSecret.wrap(masterSecret, passphrase: newPassphrase, parameters: parameters), to: backend)
+        try await backend.delete(keyFileName)
+    }
+
+    // MARK: Data
+
+    /// Stores bytes as one chunk (at most ``ChunkStore/maximumChunkSize``).
+    public func put(_ bytes: [UInt8]) async throws -> ChunkRef {
+        try await chunks.put(bytes, kind: .data)
+    }
+
+    /// Stores a stream as content-defined chunks; `read` fills a buffer and returns the count, 0 at the end.
+    public func putStream(
+        read: (UnsafeMutableRawBufferPointer) throws -> Int, progress: (Int) -> Void = { _ in }
+    ) async throws -> [ChunkRef] {
+        try await chunks.putStream(kind: .data, read: read, progress: progress)
+    }
+
+    /// Stores a file's contents as content-defined chunks.
+    public func putFile(at path: String, progress: (Int) -> Void = { _ in }) async throws -> [ChunkRef] {
+        let file = try InputFile(path: path)
+        return try await chunks.putStream(kind: .data, read: file.read(into:), progress: progress)
+    }
+
+    /// Reads back one chunk, verified.
+    public func get(_ ref: ChunkRef) async throws -> [UInt8] {
+        try await chunks.get(ref)
+    }
+
+    /// Reads back a stream of chunks in order, verified.
+    public func get(_ refs: [ChunkRef], write: ([UInt8]) throws -> Void) async throws {
+        try await chunks.getStream(refs, write: write)
+    }
+
+    /// Writes the chunks' contents to a file (replacing it), then syncs it to disk.
+    public func writeFile(_ refs: [ChunkRef], to path: String) async throws {
+        let file = try OutputFile(path: path)
+        try await chunks.getStream(refs, write: file.write)
+        try file.close()
+    }
+
+    /// Makes everything put so far durable.
+    public func flush() async throws {
+        try await chunks.flush()
+    }
+
+    /// Recreates the chunk index from the packs alone.
+    public func rebuildIndex(progress: (Int, Int) -> Void = { _, _ in }) async throws -> PackStore.RebuildReport {
+        try await chunks.packs.rebuildIndex(progress: progress)
+    }
+
+    /// Counts and byte totals of what the store holds.
+    public func statistics() throws -> IndexStatistics {
+        try chunks.packs.index.statistics()
+    }
+}

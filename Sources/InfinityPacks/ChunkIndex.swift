@@ -1,0 +1,170 @@
+import InfinitySQLite
+import Synchronization
+
+/// Where a sealed chunk lives.
+public struct ChunkLocation: Sendable, Hashable {
+    public var packName: String
+    public var offset: Int
+    public var length: Int
+    public var plaintextLength: Int
+}
+
+/// Totals over the index, for `stats` and reports.
+public struct IndexStatistics: Sendable, Hashable, Codable {
+    public var packCount: Int
+    public var chunkCount: Int
+    /// Sum of sealed chunk lengths: what the chunks occupy in packs.
+    public var storedBytes: Int
+    /// Sum of chunk plaintext lengths: what the chunks hold once opened.
+    public var plaintextBytes: Int
+}
+
+/// The chunk index: chunk id → pack, offset, length, in SQLite (WAL).
+///
+/// It is a cache of what the pack trailers say: ``PackStore/rebuildIndex()`` recreates it from the
+/// packs alone. Memory stays bounded however large the store grows; SQLite pages what it needs.
+public final class ChunkIndex: Sendable {
+    public static let schemaVersion = 1
+    public let path: String
+    // A SQLite connection must be used by one thread at a time: it is only touched while `lock`
+    // is held, which is what makes sharing this class between tasks safe.
+    private let lock = Mutex(())
+    nonisolated(unsafe) private let connection: SQLiteConnection
+
+    /// Opens (creating if needed) the index database at `path`; `":memory:"` keeps it in memory.
+    public init(path: String) throws {
+        self.path = path
+        let db: SQLiteConnection
+        do {
+            db = try SQLiteConnection(path: path)
+            if path != ":memory:" { try db.enableWriteAheadLog() }
+            db.busyTimeout = .seconds(30)
+            try db.execute(
+                """
+                CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                CREATE TABLE IF NOT EXISTS packs(
+                    id INTEGER PRIMARY KEY,
+                    name TEXT NOT NULL UNIQUE,
+                    kind INTEGER NOT NULL,
+                    size INTEGER NOT NULL);
+                CREATE TABLE IF NOT EXISTS chunks(
+                    id BLOB PRIMARY KEY,
+                    pack INTEGER NOT NULL REFERENCES packs(id),
+                    offset INTEGER NOT NULL,
+                    length INTEGER NOT NULL,
+                    plaintext_length INTEGER NOT NULL) WITHOUT ROWID;
+                CREATE INDEX IF NOT EXISTS chunks_by_pack ON chunks(pack);
+                """)
+            let version = try db.prepare("SELECT value FROM meta WHERE key = 'schema'").rows()
+            if let row = version.first, case .text(let text) = row[0] {
+                guard Int(text) == Self.schemaVersion else {
+                    throw PackError(
+                        .unsupportedFormat,
+                        "chunk index \(path) has schema \(text); this build uses schema \(Self.schemaVersion) (rebuild the index)")
+                }
+            } else {
+                try db.prepare("INSERT INTO meta(key, value) VALUES ('schema', ?)").run([.text(String(Self.schemaVersion))])
+            }
+        } catch let error as PackError {
+            throw error
+        } catch {
+            throw PackError(.index, "cannot open the chunk index at \(path)", cause: error)
+        }
+        connection = db
+    }
+
+    private func withConnection<R>(_ what: String, _ body: (SQLiteConnection) throws -> R) throws -> R {
+        do {
+            return try lock.withLock { _ in try body(connection) }
+        } catch {
+            throw PackError(.index, "chunk index \(path): \(what) failed", cause: error)
+        }
+    }
+
+    /// Where the chunk is, or nil when the index does not know it.
+    public func location(of id: ChunkID) throws -> ChunkLocation? {
+        try withConnection("lookup of chunk \(id.shortDescription)") { db in
+            let statement = try db.cachedStatement(
+                """
+                SELECT packs.name, chunks.offset, chunks.length, chunks.plaintext_length
+                FROM chunks JOIN packs ON packs.id = chunks.pack WHERE chunks.id = ?
+                """)
+            defer { statement.reset() }
+            try statement.bind([.blob(id.bytes)])
+            guard try statement.step() else { return nil }
+            return ChunkLocation(
+                packName: statement.text(at: 0), offset: Int(statement.int64(at: 1)),
+                length: Int(statement.int64(at: 2)), plaintextLength: Int(statement.int64(at: 3)))
+        }
+    }
+
+    /// Whether the index knows the chunk.
+    public func contains(_ id: ChunkID) throws -> Bool {
+        try withConnection("lookup of chunk \(id.shortDescription)") { db in
+            let statement = try db.cachedStatement("SELECT 1 FROM chunks WHERE id = ?")
+            defer { statement.reset() }
+            try statement.bind([.blob(id.bytes)])
+            return try statement.step()
+        }
+    }
+
+    /// Records a stored pack and its chunks in one transaction. A chunk already indexed in another
+    /// pack keeps its first location.
+    public func record(packName: String, kind: PackKind, size: Int, entries: [PackEntry]) throws {
+        try withConnection("recording pack \(packName)") { db in
+            try db.transaction {
+                try db.cachedStatement("INSERT OR IGNORE INTO packs(name, kind, size) VALUES (?, ?, ?)")
+                    .run([.text(packName), .integer(Int64(kind.rawValue)), .integer(Int64(size))])
+                let idRows = try db.cachedStatement("SELECT id FROM packs WHERE name = ?").rows([.text(packName)])
+                guard case .integer(let packID) = idRows.first?[0] else {
+                    throw PackError(.index, "pack \(packName) vanished from the index while being recorded")
+                }
+                let insert = try db.cachedStatement(
+                    "INSERT OR IGNORE INTO chunks(id, pack, offset, length, plaintext_length) VALUES (?, ?, ?, ?, ?)")
+                for entry in entries {
+                    try insert.run([
+                        .blob(entry.id.bytes), .integer(packID), .integer(Int64(entry.offset)),
+                        .integer(Int64(entry.length)), .integer(Int64(entry.plaintextLength)),
+                    ])
+                }
+            }
+        }
+    }
+
+    /// The names of all indexed packs.
+    public func packNames() throws -> Set<String> {
+        try withConnection("listing packs") { db in
+            var names = Set<String>()
+            for row in try db.cachedStatement("SELECT name FROM packs").rows() {
+                if case .text(let name) = row[0] { names.insert(name) }
+            }
+            return names
+        }
+    }
+
+    /// Forgets everything, before a rebuild.
+    public func removeAll() throws {
+        try withConnection("clearing") { db in
+            try db.transaction {
+                try db.execute("DELETE FROM chunks; DELETE FROM packs;")
+            }
+        }
+    }
+
+    /// Counts and byte totals over all indexed chunks.
+    public func statistics() throws -> IndexStatistics {
+        try withConnection("statistics") { db in
+            let packs = try db.cachedStatement("SELECT count(*) FROM packs").rows()
+            let chunks = try db.cachedStatement(
+                "SELECT count(*), coalesce(sum(length), 0), coalesce(sum(plaintext_length), 0) FROM chunks"
+            ).rows()
+            func integer(_ value: SQLiteValue?) -> Int {
+                if case .integer(let number) = value { return Int(number) }
+                return 0
+            }
+            return IndexStatistics(
+                packCount: integer(packs.first?[0]), chunkCount: integer(chunks.first?[0]),
+                storedBytes: integer(chunks.first?[1]), plaintextBytes: integer(chunks.first?[2]))
+        }
+    }
+}

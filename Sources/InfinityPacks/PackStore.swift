@@ -1,0 +1,197 @@
+import InfinityBackends
+import InfinityCrypto
+import Synchronization
+
+/// Sealed chunks in, sealed chunks out: groups chunks into packs of about ``targetPackSize``,
+/// stores each finished pack in the backend, then records it in the ``ChunkIndex``
+/// (write order: pack → index, so the index never points at a pack that is not there).
+///
+/// Safe to use from many tasks at once. Chunks in packs not yet stored are served from memory, so
+/// a caller can read what it just wrote before ``flush()``.
+public final class PackStore: Sendable {
+    public let backend: any Backend
+    public let index: ChunkIndex
+    public let targetPackSize: Int
+    private let metadataKey: SecureBytes
+    private let state: Mutex<State>
+
+    /// A pack being uploaded; its bytes stay readable until the index knows it.
+    private final class Upload: Sendable {
+        let pack: FinishedPack
+        init(_ pack: FinishedPack) { self.pack = pack }
+    }
+
+    private enum PendingLocation {
+        /// Claimed by a writer that is still sealing the chunk.
+        case claimed
+        case open(PackKind, PackEntry)
+        case uploading(Upload, PackEntry)
+    }
+
+    private struct State {
+        var open: [PackKind: PackBuilder] = [:]
+        var pending: [ChunkID: PendingLocation] = [:]
+        var uploads: [String: Task<Void, any Error>] = [:]
+        /// The first pack that failed to be stored since the last flush. Writers that skipped a
+        /// chunk because another writer was adding it learn of that writer's failure here.
+        var failure: (any Error)?
+    }
+
+    /// - Parameters:
+    ///   - metadataKey: seals and opens pack trailers (the store owner's metadata key).
+    ///   - targetPackSize: a pack is finished once it reaches this many bytes (default 16 MiB).
+    public init(backend: any Backend, index: ChunkIndex, metadataKey: SecureBytes, targetPackSize: Int = 16 << 20) {
+        self.backend = backend
+        self.index = index
+        self.metadataKey = metadataKey
+        self.targetPackSize = max(1, min(targetPackSize, PackFormat.maximumPackSize / 2))
+        state = Mutex(State())
+    }
+
+    /// Claims a chunk for writing. Returns `true` when the caller must now ``add(_:sealed:plaintextLength:kind:)``
+    /// it (or ``releaseClaim(_:)`` on failure), `false` when the store already holds it or another
+    /// writer is adding it — the duplicate then costs nothing more.
+    public func claim(_ id: ChunkID) throws -> Bool {
+        try state.withLock { state in
+            if state.pending[id] != nil { return false }
+            if try index.contains(id) { return false }
+            state.pending[id] = .claimed
+            return true
+        }
+    }
+
+    /// Gives up a claim after sealing failed, so a later writer may try again.
+    public func releaseClaim(_ id: ChunkID) {
+        state.withLock { state in
+            if case .claimed = state.pending[id] { state.pending[id] = nil }
+        }
+    }
+
+    /// Whether the chunk is stored, or on its way into the store.
+    public func contains(_ id: ChunkID) throws -> Bool {
+        if state.withLock({ $0.pending[id] != nil }) { return true }
+        return try index.contains(id)
+    }
+
+    /// Appends a sealed chunk to the open pack of its kind. When that pack reaches the target size
+    /// it is finished and stored before this returns, which bounds how much waits in memory.
+    public func add(_ id: ChunkID, sealed: [UInt8], plaintextLength: Int, kind: PackKind) async throws {
+        let full: PackBuilder? = state.withLock { state in
+            var builder = state.open.removeValue(forKey: kind)
+                ?? PackBuilder(kind: kind, capacity: targetPackSize + sealed.count + 64 * 1024)
+            let entry = builder.append(id: id, sealed: sealed, plaintextLength: plaintextLength)
+            state.pending[id] = .open(kind, entry)
+            if builder.size >= targetPackSize { return builder }
+            state.open[kind] = builder
+            return nil
+        }
+        if let full { try await store(full) }
+    }
+
+    /// Finishes every open pack and waits until every pack begun so far is stored and indexed.
+    public func flush() async throws {
+        let builders = state.withLock { state in
+            let builders = Array(state.open.values)
+            state.open.removeAll()
+            return builders
+        }
+        var firstError: (any Error)?
+        for builder in builders where !builder.isEmpty {
+            do { try await store(builder) } catch { firstError = firstError ?? error }
+        }
+        for task in state.withLock({ Array($0.uploads.values) }) {
+            do { try await task.value } catch { firstError = firstError ?? error }
+        }
+        let earlierFailure = state.withLock { state in
+            defer { state.failure = nil }
+            return state.failure
+        }
+        if let failure = firstError ?? earlierFailure { throw failure }
+    }
+
+    private func store(_ builder: consuming PackBuilder) async throws {
+        let pack = try builder.finish(metadataKey: metadataKey)
+        let upload = Upload(pack)
+        let task = state.withLock { state in
+            for entry in pack.entries { state.pending[entry.id] = .uploading(upload, entry) }
+            let task = Task { [backend, index] in
+                try await backend.put(pack.name, pack.bytes)
+                try index.record(packName: pack.name, kind: pack.kind, size: pack.bytes.count, entries: pack.entries)
+            }
+            state.uploads[pack.name] = task
+            return task
+        }
+        let result = await task.result
+        state.withLock { state in
+            state.uploads[pack.name] = nil
+            if case .failure(let error) = result, state.failure == nil { state.failure = error }
+            for entry in pack.entries {
+                // On failure the chunks are forgotten: a later writer seals them again.
+                if case .uploading(let current, _) = state.pending[entry.id], current === upload {
+                    state.pending[entry.id] = nil
+                }
+            }
+        }
+        try result.get()
+    }
+
+    /// The sealed bytes of a chunk, from memory while its pack is being written, else from the
+    /// backend through the index.
+    public func read(_ id: ChunkID) async throws -> [UInt8] {
+        let inMemory: [UInt8]? = state.withLock { state in
+            switch state.pending[id] {
+            case .open(let kind, let entry):
+                return state.open[kind].map { Array($0.bytes[entry.offset..<(entry.offset + entry.length)]) }
+            case .uploading(let upload, let entry):
+                return Array(upload.pack.bytes[entry.offset..<(entry.offset + entry.length)])
+            case .claimed, nil:
+                return nil
+            }
+        }
+        if let inMemory { return inMemory }
+        guard let location = try index.location(of: id) else {
+            throw PackError(.chunkNotFound, "chunk \(id) is not in the index (missing, or the index needs a rebuild)")
+        }
+        return try await backend.get(location.packName, range: location.offset..<(location.offset + location.length))
+    }
+
+    /// What a pack's trailer says, read with as few range requests as possible.
+    public func readTrailer(ofPack name: String, size: Int) async throws -> (kind: PackKind, entries: [PackEntry]) {
+        // Most trailers fit in the last 64 KiB; a second request fetches longer ones.
+        let guess = min(size, 64 * 1024)
+        var tail = try await backend.get(name, range: (size - guess)..<size)
+        let needed = try PackFormat.sealedTrailerLength(tail: tail, packSize: size, packName: name) + PackFormat.footerLength
+        if needed > tail.count {
+            tail = try await backend.get(name, range: (size - needed)..<size)
+        }
+        return try PackFormat.decodeTrailer(tail: tail, packSize: size, packName: name, metadataKey: metadataKey)
+    }
+
+    /// What a rebuild found.
+    public struct RebuildReport: Sendable, Hashable {
+        public var packsIndexed = 0
+        public var chunksIndexed = 0
+        /// Packs whose trailer could not be read, with the reason; their chunks are not indexed.
+        public var unreadablePacks: [String: String] = [:]
+    }
+
+    /// Recreates the index from the pack trailers alone.
+    public func rebuildIndex(progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) async throws -> RebuildReport {
+        try await flush()
+        let packs = try await backend.list(prefix: PackFormat.objectPrefix)
+        try index.removeAll()
+        var report = RebuildReport()
+        for (number, pack) in packs.enumerated() {
+            do {
+                let trailer = try await readTrailer(ofPack: pack.name, size: pack.size)
+                try index.record(packName: pack.name, kind: trailer.kind, size: pack.size, entries: trailer.entries)
+                report.packsIndexed += 1
+                report.chunksIndexed += trailer.entries.count
+            } catch let error as PackError where error.code != .index {
+                report.unreadablePacks[pack.name] = error.description
+            }
+            progress(number + 1, packs.count)
+        }
+        return report
+    }
+}

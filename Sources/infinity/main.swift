@@ -1,0 +1,3 @@
+import InfinityCLI
+
+await InfinityCommand.runAsMain()

@@ -1,0 +1,160 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+@testable import InfinityBackends
+import InfinityTestSupport
+import Testing
+
+@Suite struct LocalDirectoryBackendTests {
+    /// Every file below `directory`, relative to it, hidden files included.
+    private func allFiles(below directory: String) -> [String] {
+        let enumerator = FileManager.default.enumerator(atPath: directory)
+        var files: [String] = []
+        while let path = enumerator?.nextObject() as? String {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: "\(directory)/\(path)", isDirectory: &isDirectory), !isDirectory.boolValue {
+                files.append(path)
+            }
+        }
+        return files.sorted()
+    }
+
+    @Test func objectLivesAtItsPathBelowTheRoot() async throws {
+        try await withTemporaryDirectory { directory in
+            let backend = try LocalDirectoryBackend(root: directory + "/store/")
+            #expect(backend.root == directory + "/store")
+            try await backend.put("a/b/c", [1, 2, 3])
+            #expect(backend.path(of: "a/b/c") == directory + "/store/a/b/c")
+            #expect(FileManager.default.contents(atPath: directory + "/store/a/b/c") == Data([1, 2, 3]))
+        }
+    }
+
+    @Test func noTemporaryFileRemainsAfterPuts() async throws {
+        try await withTemporaryDirectory { directory in
+            let backend = try LocalDirectoryBackend(root: directory)
+            var names: [String] = []
+            for index in 0..<20 {
+                let name = "objects/\(index % 3)/object-\(index)"
+                names.append(name)
+                try await backend.put(name, SampleData.bytes(count: index * 100, seed: UInt64(index)))
+                try await backend.put(name, SampleData.bytes(count: index * 50, seed: UInt64(index) + 100))
+            }
+            #expect(allFiles(below: directory) == names.sorted())
+        }
+    }
+
+    @Test func temporaryFilesAreNeverListed() async throws {
+        try await withTemporaryDirectory { directory in
+            let backend = try LocalDirectoryBackend(root: directory)
+            try await backend.put("dir/object", [1])
+            // What a put interrupted by a crash leaves behind.
+            let leftover = "\(directory)/dir/\(LocalDirectoryBackend.temporaryPrefix)0123abcd"
+            #expect(FileManager.default.createFile(atPath: leftover, contents: Data([9, 9])))
+            #expect(!ObjectName.isValid("dir/" + LocalDirectoryBackend.temporaryPrefix + "0123abcd"))
+            #expect(try await backend.list(prefix: "").map(\.name) == ["dir/object"])
+            #expect(try await backend.list(prefix: "dir/.tmp").isEmpty)
+        }
+    }
+
+    @Test func fileCreatedByHandIsListedAndReadable() async throws {
+        try await withTemporaryDirectory { directory in
+            let backend = try LocalDirectoryBackend(root: directory)
+            try FileManager.default.createDirectory(atPath: directory + "/by-hand", withIntermediateDirectories: true)
+            #expect(FileManager.default.createFile(atPath: directory + "/by-hand/file.txt", contents: Data("hello".utf8)))
+            #expect(FileManager.default.createFile(atPath: directory + "/top", contents: Data()))
+            // Names that are not object names are not objects.
+            #expect(FileManager.default.createFile(atPath: directory + "/not valid", contents: Data([1])))
+            #expect(try await backend.list(prefix: "") == [
+                ObjectInfo(name: "by-hand/file.txt", size: 5),
+                ObjectInfo(name: "top", size: 0),
+            ])
+            #expect(try await backend.get("by-hand/file.txt") == Array("hello".utf8))
+        }
+    }
+
+    @Test func symbolicLinkToFileIsAnObjectAndLinkedDirectoryIsNotFollowed() async throws {
+        try await withTemporaryDirectory { directory in
+            let backend = try LocalDirectoryBackend(root: directory + "/store")
+            try await backend.put("real", [1, 2])
+            #expect(symlink(directory + "/store/real", directory + "/store/link") == 0)
+            #expect(symlink(directory + "/store", directory + "/store/loop") == 0)
+            #expect(try await backend.list(prefix: "") == [
+                ObjectInfo(name: "link", size: 2), ObjectInfo(name: "real", size: 2),
+            ])
+        }
+    }
+
+    @Test func putBelowARegularFileGivesAClearError() async throws {
+        try await withTemporaryDirectory { directory in
+            let backend = try LocalDirectoryBackend(root: directory)
+            try await backend.put("blocker", [1])
+            let error = await #expect(throws: BackendError.self) { try await backend.put("blocker/child", [2]) }
+            #expect(error?.code == .io)
+            #expect(error?.objectName == "blocker/child")
+            #expect(error?.message.contains("'blocker/child'") == true)
+            #expect(error?.message.contains(directory + "/blocker/child") == true)
+            #expect(error?.message.contains(String(cString: strerror(ENOTDIR))) == true)
+            #expect((error?.cause as? POSIXError)?.code == .ENOTDIR)
+            #expect(allFiles(below: directory) == ["blocker"], "no temporary file is left behind")
+        }
+    }
+
+    @Test func rootBelowARegularFileGivesAClearError() async {
+        await withTemporaryDirectory { directory in
+            #expect(FileManager.default.createFile(atPath: directory + "/file", contents: Data()))
+            let root = directory + "/file/store"
+            let error = #expect(throws: BackendError.self) { try LocalDirectoryBackend(root: root) }
+            #expect(error?.code == .io)
+            #expect(error?.message.contains(root) == true)
+            #expect(error?.message.contains(String(cString: strerror(ENOTDIR))) == true)
+        }
+    }
+
+    @Test(.enabled(if: geteuid() != 0, "root may write into read-only directories"))
+    func putIntoReadOnlyDirectoryIsPermissionDenied() async throws {
+        try await withTemporaryDirectory { directory in
+            let backend = try LocalDirectoryBackend(root: directory + "/store")
+            try await backend.put("locked/existing", [1])
+            #expect(chmod(directory + "/store/locked", 0o555) == 0)
+            defer { chmod(directory + "/store/locked", 0o755) }
+            let error = await #expect(throws: BackendError.self) { try await backend.put("locked/new", [2]) }
+            #expect(error?.code == .permissionDenied)
+            #expect(error?.objectName == "locked/new")
+            #expect(error?.message.contains(directory + "/store/locked/new") == true)
+        }
+    }
+
+    @Test func directoryIsNotAnObject() async throws {
+        try await withTemporaryDirectory { directory in
+            let backend = try LocalDirectoryBackend(root: directory)
+            try await backend.put("dir/object", [1])
+            #expect(try await backend.info("dir") == nil)
+            let error = await #expect(throws: BackendError.self) { try await backend.get("dir") }
+            #expect(error?.code == .notFound)
+            try await backend.delete("dir")
+            #expect(try await backend.get("dir/object") == [1])
+        }
+    }
+
+    @Test func newStoreSeesObjectsOfAnEarlierOne() async throws {
+        try await withTemporaryDirectory { directory in
+            try await LocalDirectoryBackend(root: directory).put("kept/object", [7, 8])
+            let reopened = try LocalDirectoryBackend(root: directory)
+            #expect(try await reopened.get("kept/object") == [7, 8])
+        }
+    }
+
+    @Test func errnoMapsToBackendCodes() {
+        #expect(LocalDirectoryBackend.code(for: ENOENT) == .notFound)
+        #expect(LocalDirectoryBackend.code(for: ENOSPC) == .noSpace)
+        #expect(LocalDirectoryBackend.code(for: EDQUOT) == .noSpace)
+        #expect(LocalDirectoryBackend.code(for: EACCES) == .permissionDenied)
+        #expect(LocalDirectoryBackend.code(for: EPERM) == .permissionDenied)
+        #expect(LocalDirectoryBackend.code(for: EROFS) == .readOnly)
+        #expect(LocalDirectoryBackend.code(for: EIO) == .io)
+        #expect(LocalDirectoryBackend.code(for: ENOTDIR) == .io)
+    }
+}

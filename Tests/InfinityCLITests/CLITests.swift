@@ -1,0 +1,152 @@
+import Foundation
+import InfinityTestSupport
+import Testing
+
+/// Runs the real `infinity` binary built beside the test bundle.
+struct Infinity {
+    var environment: [String: String]
+
+    static var binary: URL {
+        // The test runner and the executable are built into the same products folder.
+        var folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        while !FileManager.default.isExecutableFile(atPath: folder.appendingPathComponent("infinity").path),
+            folder.pathComponents.count > 1
+        {
+            folder.deleteLastPathComponent()
+        }
+        return folder.appendingPathComponent("infinity")
+    }
+
+    struct Result {
+        var status: Int32
+        var output: String
+        var error: String
+    }
+
+    @discardableResult
+    func run(_ arguments: String..., input: Data? = nil) throws -> Result {
+        try run(arguments, input: input)
+    }
+
+    @discardableResult
+    func run(_ arguments: [String], input: Data? = nil) throws -> Result {
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env.removeValue(forKey: "INFINITY_PASSPHRASE")
+        env.removeValue(forKey: "INFINITY_STORE")
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
+        let output = Pipe()
+        let error = Pipe()
+        let standardInput = Pipe()
+        process.standardOutput = output
+        process.standardError = error
+        process.standardInput = standardInput
+        try process.run()
+        if let input { standardInput.fileHandleForWriting.write(input) }
+        try standardInput.fileHandleForWriting.close()
+        // Read both pipes before waiting so a large output cannot block the child.
+        let outputData = output.fileHandleForReading.readDataToEndOfFile()
+        let errorData = error.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(
+            status: process.terminationStatus, output: String(decoding: outputData, as: UTF8.self),
+            error: String(decoding: errorData, as: UTF8.self))
+    }
+}
+
+@Suite(.serialized) struct CLITests {
+    @Test func initPutGetStats() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = directory + "/store"
+            let cli = Infinity(environment: ["INFINITY_PASSPHRASE": "pass one", "INFINITY_STORE": store])
+            let created = try cli.run("init", store, "--name", "alice")
+            #expect(created.status == 0, "\(created.error)")
+            #expect(created.output.contains("alice"))
+
+            var sample = Data((0..<1_500_000).map { _ in UInt8.random(in: 0...255) })
+            sample.append(Data(repeating: 0x41, count: 1_500_000))
+            let samplePath = directory + "/sample with space ü"
+            try sample.write(to: URL(fileURLWithPath: samplePath))
+            let put = try cli.run("blob", "put", samplePath)
+            #expect(put.status == 0, "\(put.error)")
+            let token = put.output.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(token.hasPrefix("blob1:"))
+            #expect(put.error.isEmpty, "no progress when standard error is not a terminal")
+
+            let restored = directory + "/restored"
+            let get = try cli.run("blob", "get", token, "--output", restored)
+            #expect(get.status == 0, "\(get.error)")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: restored)) == sample)
+
+            let fromStandardInput = try cli.run("blob", "put", "-", input: Data("piped bytes".utf8))
+            #expect(fromStandardInput.status == 0, "\(fromStandardInput.error)")
+            let piped = try cli.run("blob", "get", fromStandardInput.output.trimmingCharacters(in: .whitespacesAndNewlines))
+            #expect(piped.output == "piped bytes")
+
+            let stats = try cli.run("stats", "--json")
+            #expect(stats.status == 0, "\(stats.error)")
+            let json = try JSONSerialization.jsonObject(with: Data(stats.output.utf8)) as? [String: Any]
+            #expect(json?["plaintextBytes"] as? Int ?? 0 >= 3_000_000)
+
+            let rebuilt = try cli.run("rebuild-index")
+            #expect(rebuilt.status == 0)
+            #expect(rebuilt.output.contains("Indexed"))
+        }
+    }
+
+    @Test func errorsAreClearAndExitNonZero() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = directory + "/store"
+            let cli = Infinity(environment: ["INFINITY_PASSPHRASE": "right"])
+            #expect(try cli.run("init", store).status == 0)
+
+            let wrong = try Infinity(environment: ["INFINITY_PASSPHRASE": "wrong"]).run("stats", "--store", store)
+            #expect(wrong.status == 1)
+            #expect(wrong.error.contains("wrong passphrase"))
+
+            let missing = try cli.run("stats", "--store", directory + "/nowhere")
+            #expect(missing.status == 1)
+            #expect(missing.error.contains(directory + "/nowhere"))
+
+            let noStore = try cli.run("stats")
+            #expect(noStore.status != 0)
+            #expect(noStore.error.contains("INFINITY_STORE"))
+
+            let badToken = try cli.run("blob", "get", "blob1:xyz", "--store", store)
+            #expect(badToken.status == 1)
+            #expect(badToken.error.contains("blob reference"))
+
+            let again = try cli.run("init", store)
+            #expect(again.status == 1)
+            #expect(again.error.contains("already"))
+        }
+    }
+
+    @Test func passphraseChange() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = directory + "/store"
+            let old = Infinity(environment: ["INFINITY_PASSPHRASE": "old", "INFINITY_STORE": store])
+            #expect(try old.run("init", store).status == 0)
+            let token = try old.run("blob", "put", "-", input: Data("secret".utf8)).output
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            let newFile = directory + "/new.txt"
+            try Data("brand new\n".utf8).write(to: URL(fileURLWithPath: newFile))
+            let changed = try old.run("passphrase", "--new-passphrase-file", newFile)
+            #expect(changed.status == 0, "\(changed.error)")
+            #expect(try old.run("stats").status == 1)
+            let new = Infinity(environment: ["INFINITY_STORE": store])
+            #expect(try new.run("blob", "get", token, "--passphrase-file", newFile).output == "secret")
+        }
+    }
+
+    @Test func everyCommandHasHelpWithExamples() throws {
+        for command in [["init"], ["blob", "put"], ["blob", "get"], ["stats"], ["passphrase"], ["rebuild-index"]] {
+            let result = try Infinity(environment: [:]).run(command + ["--help"])
+            #expect(result.status == 0)
+            #expect(result.output.contains("Example"), "\(command) --help shows examples")
+        }
+    }
+}

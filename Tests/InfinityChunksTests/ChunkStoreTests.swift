@@ -1,0 +1,93 @@
+import InfinityBackends
+import InfinityCrypto
+import InfinityPacks
+import Testing
+
+@testable import InfinityChunks
+
+func makeChunkStore(
+    backend: any Backend = MemoryBackend(), data: ChunkerParameters? = nil, packSize: Int = 1 << 20
+) throws -> ChunkStore {
+    let packs = PackStore(backend: backend, index: try ChunkIndex(path: ":memory:"), metadataKey: .random(count: 32), targetPackSize: packSize)
+    return ChunkStore(
+        packs: packs, sealer: ChunkSealer(contentKey: .random(count: 32)),
+        dataChunker: Chunker(parameters: try data ?? ChunkerParameters(minimumSize: 4096, averageSize: 16384, maximumSize: 65536), table: .unkeyed),
+        metadataChunker: Chunker(parameters: try ChunkerParameters(minimumSize: 256, averageSize: 1024, maximumSize: 4096), table: .unkeyed))
+}
+
+@Suite struct ChunkStoreTests {
+    @Test func streamRoundTripAndDeduplication() async throws {
+        let backend = MemoryBackend()
+        let store = try makeChunkStore(backend: backend)
+        let input = textLike(600_000) + randomBytes(600_000)
+        let refs = try await store.putStream(input, kind: .data)
+        #expect(refs.count > 10)
+        #expect(refs.reduce(0) { $0 + $1.length } == input.count)
+        var output: [UInt8] = []
+        try await store.getStream(refs) { output += $0 }
+        #expect(output == input, "readable before flush")
+        try await store.flush()
+        output = []
+        try await store.getStream(refs) { output += $0 }
+        #expect(output == input)
+
+        let packsBefore = try await backend.list(prefix: "packs/")
+        let again = try await store.putStream(input, kind: .data)
+        try await store.flush()
+        #expect(again == refs)
+        #expect(try await backend.list(prefix: "packs/") == packsBefore, "a duplicate stream writes nothing")
+    }
+
+    @Test func singleChunkPutAndLimit() async throws {
+        let store = try makeChunkStore()
+        let ref = try await store.put(Array("hello".utf8), kind: .metadata)
+        #expect(try await store.get(ref) == Array("hello".utf8))
+        let empty = try await store.put([], kind: .data)
+        #expect(try await store.get(empty) == [])
+        await #expect(throws: ChunkError.self) {
+            try await store.put([UInt8](repeating: 0, count: ChunkStore.maximumChunkSize + 1), kind: .data)
+        }
+    }
+
+    @Test(arguments: [0, 1, 50_000, 3_000_000])
+    func blobsOfAnySize(count: Int) async throws {
+        let store = try makeChunkStore()
+        let input = randomBytes(count)
+        var offset = 0
+        let blob = try await store.putBlob { destination in
+            let n = min(destination.count, input.count - offset)
+            input.withUnsafeBytes { destination.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + n)])) }
+            offset += n
+            return n
+        }
+        #expect(blob.length == count)
+        if count == 3_000_000 { #expect(blob.depth >= 2, "many chunks need lists of lists with 1 KiB metadata chunks") }
+        let parsed = try BlobRef(token: blob.token)
+        #expect(parsed == blob)
+        var output: [UInt8] = []
+        try await store.getBlob(parsed) { output += $0 }
+        #expect(output == input)
+    }
+
+    @Test func damagedTokensAreRefused() throws {
+        #expect(throws: ChunkError.self) { try BlobRef(token: "nonsense") }
+        #expect(throws: ChunkError.self) { try BlobRef(token: "blob1:AAAA") }
+    }
+
+    @Test func concurrentReaders() async throws {
+        let store = try makeChunkStore()
+        let input = textLike(400_000)
+        let refs = try await store.putStream(input, kind: .data)
+        try await store.flush()
+        try await withThrowingTaskGroup(of: [UInt8].self) { group in
+            for _ in 0..<16 {
+                group.addTask {
+                    var output: [UInt8] = []
+                    try await store.getStream(refs) { output += $0 }
+                    return output
+                }
+            }
+            for try await output in group { #expect(output == input) }
+        }
+    }
+}
