@@ -94,7 +94,7 @@ struct Blob: AsyncParsableCommand {
         func run() async throws {
             let blob = try BlobRef(token: reference.trimmingCharacters(in: .whitespacesAndNewlines))
             let store = try await options.openStore()
-            let destination = try OutputFile(path: output ?? "/dev/stdout")
+            let destination = try output.map { try OutputFile(path: $0) } ?? OutputFile(standardOutput: ())
             let progress = ProgressLine("reading", total: blob.length, quiet: options.quiet || output == nil)
             var written = 0
             try await store.chunks.getBlob(blob) { bytes in
@@ -102,7 +102,7 @@ struct Blob: AsyncParsableCommand {
                 written += bytes.count
                 progress.update(written)
             }
-            if output != nil { try destination.close() }
+            try destination.commit()
             progress.finish()
         }
     }

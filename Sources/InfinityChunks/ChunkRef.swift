@@ -24,6 +24,12 @@ public struct ChunkKey: Hashable, Sendable {
     private static let idLabel: [UInt8] = Array("infinitydb-chunk-id-v1".utf8)
 }
 
+extension ChunkKey: CustomStringConvertible, CustomReflectable {
+    /// Never the key bytes, so a key cannot leak through `print`, `dump` or a log line.
+    public var description: String { "ChunkKey(…)" }
+    public var customMirror: Mirror { Mirror(self, children: []) }
+}
+
 /// A reference to one chunk: its id, its key and its plaintext length.
 ///
 /// Holding a `ChunkRef` is the right to read that chunk (and, through a tree, everything below it).

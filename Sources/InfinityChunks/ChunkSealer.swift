@@ -18,6 +18,9 @@ public struct ChunkSealer: Sendable {
     /// Bytes a sealed chunk adds to its (possibly compressed) plaintext.
     public static let overhead = headerLength + AES256GCM.tagByteCount
     static let compressedFlag: UInt8 = 1
+    /// No chunk is longer than this: a reference claiming more is damaged, and is refused before
+    /// anything is allocated for it.
+    public static let maximumChunkLength = 64 << 20
 
     private let contentKey: SecureBytes
     /// zstd level used when sealing.
@@ -90,10 +93,13 @@ public struct ChunkSealer: Sendable {
             throw ChunkError(.integrity, "chunk \(id) is truncated: \(sealed.count) bytes is shorter than a sealed chunk")
         }
         guard sealed[0] == formatVersion else {
-            // The version byte is authenticated too, so an unknown one is either newer or damaged.
+            // A newer chunk format only ever comes with a newer store version, which is refused
+            // when the store opens; inside a version-1 store an unknown version byte is damage.
+            throw ChunkError(.integrity, "chunk \(id) has unknown format \(sealed[0]) (damaged)")
+        }
+        guard ref.length <= maximumChunkLength else {
             throw ChunkError(
-                .unsupportedFormat,
-                "chunk \(id) has format \(sealed[0]); this build reads format \(formatVersion) (newer data, or damage)")
+                .integrity, "the reference to chunk \(id) claims \(ref.length) bytes, more than any chunk holds (damaged reference)")
         }
         let flags = sealed[1]
         guard flags & ~compressedFlag == 0 else {

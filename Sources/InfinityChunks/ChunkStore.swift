@@ -17,7 +17,7 @@ public final class ChunkStore: Sendable {
     /// Chunks sealed or opened at once.
     public let concurrency: Int
     /// The largest single chunk ``put(_:kind:)`` accepts.
-    public static let maximumChunkSize = 64 << 20
+    public static let maximumChunkSize = ChunkSealer.maximumChunkLength
 
     private let compressors: ResourcePool<ZstdCompressor>
     private let decompressors: ResourcePool<ZstdDecompressor>
@@ -61,7 +61,7 @@ public final class ChunkStore: Sendable {
             }
             try await packs.add(ref.id, sealed: sealed, plaintextLength: ref.length, kind: kind)
         } catch {
-            packs.releaseClaim(ref.id)
+            packs.releaseClaim(ref.id, failure: error)
             throw error
         }
         return ref

@@ -149,6 +149,12 @@ public struct GearTable: Sendable {
     ///   all-zero bytes (a table of zeros cuts every chunk at the minimum; zeros are what an
     ///   uninitialized key buffer holds, never an HKDF output).
     public init(keyMaterial: [UInt8]) throws {
+        self = try keyMaterial.withUnsafeBytes { try GearTable(keyMaterial: $0) }
+    }
+
+    /// Builds the table straight from key bytes held elsewhere (for example in `SecureBytes`), so
+    /// no unwiped copy of the key material is made.
+    public init(keyMaterial: UnsafeRawBufferPointer) throws {
         guard keyMaterial.count == Self.keyMaterialSize else {
             throw ChunkerError(
                 code: .invalidKeyMaterial,

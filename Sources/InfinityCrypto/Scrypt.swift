@@ -51,6 +51,13 @@ public enum Scrypt {
                     "scrypt parameters n=\(n), r=\(r), p=\(p) need 128·n·r·p = \(cost.map(String.init) ?? "more than 2^64") "
                         + "bytes of work, above the limit of \(Self.maximumCost) (2 GiB)")
             }
+            // What OpenSSL really allocates also grows with r alone (n = 2 with a huge r passes the
+            // cost check above), so bound the allocation itself too.
+            let (memory, memoryOverflow) = (128 * UInt64(r)).multipliedReportingOverflow(by: n + 2 + UInt64(p))
+            guard !memoryOverflow, memory <= Self.maximumCost + (1 << 20) else {
+                throw CryptoError.invalidInput(
+                    "scrypt parameters n=\(n), r=\(r), p=\(p) need more than \(Self.maximumCost) bytes (2 GiB) of memory")
+            }
             // RFC 7914 requires N < 2^(128·r/8); OpenSSL enforces it.
             if r < 4, n >= UInt64(1) << (16 * UInt64(r)) {
                 throw CryptoError.invalidInput("scrypt parameter n=\(n) must be below 2^\(16 * r) when r=\(r)")

@@ -3,6 +3,7 @@ import InfinityBackends
 import InfinityChunks
 import InfinityCrypto
 import InfinityPacks
+import Synchronization
 
 /// Settings chosen when a store is created. Every writer of the store then shares them.
 public struct StoreOptions: Sendable {
@@ -43,8 +44,8 @@ public final class Store: Sendable {
     public let chunks: ChunkStore
     private let keys: AgentKeys
     private let masterSecret: SecureBytes
-    /// The key file this store was unlocked with.
-    private let keyFileName: String
+    /// The key file this store was unlocked with; a passphrase change replaces it.
+    private let keyFileName: Mutex<String>
 
     static let keysPrefix = "keys/"
 
@@ -57,15 +58,15 @@ public final class Store: Sendable {
         self.configuration = configuration
         self.masterSecret = masterSecret
         self.keys = keys
-        self.keyFileName = keyFileName
+        self.keyFileName = Mutex(keyFileName)
         identity = keys.identity(name: configuration.ownerName)
         let packs = PackStore(
             backend: backend, index: index, metadataKey: keys.metadataKey,
             targetPackSize: configuration.targetPackSize)
-        let table = try GearTable(
-            keyMaterial: HKDF.expand(
-                pseudoRandomKey: keys.chunkerSecret, info: Array("infinitydb/v1/gear-table".utf8), outputByteCount: 2048
-            ).withUnsafeBytes { Array($0) })
+        let table = try HKDF.expand(
+            pseudoRandomKey: keys.chunkerSecret, info: Array("infinitydb/v1/gear-table".utf8),
+            outputByteCount: GearTable.keyMaterialSize
+        ).withUnsafeBytes { try GearTable(keyMaterial: $0) }
         chunks = ChunkStore(
             packs: packs,
             sealer: ChunkSealer(contentKey: keys.contentKey, compressionLevel: configuration.compressionLevel),
@@ -80,9 +81,17 @@ public final class Store: Sendable {
     public static func create(
         at path: String, agentName: String, passphrase: SecureBytes, options: StoreOptions = StoreOptions()
     ) async throws -> Store {
-        if let contents = try? FileManager.default.contentsOfDirectory(atPath: path), !contents.isEmpty {
-            let what = contents.contains(StoreConfiguration.objectName) ? "a store" : "files"
-            throw StoreError(.alreadyExists, "cannot create a store at \(path): it already holds \(what)")
+        if let contents = try? FileManager.default.contentsOfDirectory(atPath: path) {
+            if contents.contains(StoreConfiguration.objectName) {
+                throw StoreError(.alreadyExists, "cannot create a store at \(path): it already holds a store")
+            }
+            // A create that was interrupted before writing the config leaves only keys/ and
+            // local/: nothing of value (the config is written last), so it may be redone.
+            let leftovers: Set<String> = ["keys", "local"]
+            guard contents.allSatisfy(leftovers.contains) else {
+                throw StoreError(.alreadyExists, "cannot create a store at \(path): the directory is not empty")
+            }
+            for name in contents { try? FileManager.default.removeItem(atPath: (path as NSString).appendingPathComponent(name)) }
         }
         let backend = try LocalDirectoryBackend(root: path)
         return try await create(
@@ -168,11 +177,9 @@ public final class Store: Sendable {
         let store = try Store(
             location: location, backend: backend, configuration: configuration, masterSecret: masterSecret,
             keys: keys, keyFileName: keyFileName, index: ChunkIndex(path: indexPath))
-        if try store.chunks.packs.index.statistics().packCount == 0,
-            try await !backend.list(prefix: PackFormat.objectPrefix).isEmpty
-        {
-            _ = try await store.rebuildIndex()
-        }
+        // A writer may have stopped between storing a pack and indexing it, or the index may be
+        // new (another machine, or deleted): the packs are the truth.
+        _ = try await store.chunks.packs.indexMissingPacks()
         return store
     }
 
@@ -202,7 +209,8 @@ public final class Store: Sendable {
         guard !keyFiles.isEmpty else {
             throw StoreError(.corrupt, "store \(location) has no key files (keys/ is empty)")
         }
-        var damaged: [String] = []
+        var unreadable: [String] = []
+        var newer: [String] = []
         for keyFile in keyFiles {
             do {
                 let wrapped = try WrappedMasterSecret.decode(try await backend.get(keyFile.name))
@@ -210,13 +218,17 @@ public final class Store: Sendable {
             } catch let error as CryptoError where error.code == .wrongPassphrase {
                 continue
             } catch let error as CryptoError where error.code == .unsupportedFormat {
-                throw StoreError(.unsupportedFormat, "key file \(keyFile.name) of store \(location)", cause: error)
+                newer.append("\(keyFile.name) (\(error))")
             } catch {
-                damaged.append("\(keyFile.name) (\(error))")
+                unreadable.append("\(keyFile.name) (\(error))")
             }
         }
-        if damaged.count == keyFiles.count {
-            throw StoreError(.corrupt, "no key file of store \(location) can be read: \(damaged.joined(separator: "; "))")
+        // Only when no key file opens does a damaged or newer one become the error.
+        if newer.count + unreadable.count == keyFiles.count {
+            if !newer.isEmpty {
+                throw StoreError(.unsupportedFormat, "the key files of store \(location) are of a newer format: \(newer.joined(separator: "; "))")
+            }
+            throw StoreError(.corrupt, "no key file of store \(location) can be read: \(unreadable.joined(separator: "; "))")
         }
         throw StoreError(.wrongPassphrase, "wrong passphrase for store \(location)")
     }
@@ -225,9 +237,13 @@ public final class Store: Sendable {
     /// store was opened with. No data is re-encrypted. Until the old file is removed both
     /// passphrases open the store, so an interruption never locks the owner out.
     public func changePassphrase(to newPassphrase: SecureBytes, parameters: Scrypt.Parameters = .interactive) async throws {
-        _ = try await Self.writeKeyFile(
+        let newKeyFile = try await Self.writeKeyFile(
             WrappedMasterSecret.wrap(masterSecret, passphrase: newPassphrase, parameters: parameters), to: backend)
-        try await backend.delete(keyFileName)
+        let oldKeyFile = keyFileName.withLock { name in
+            defer { name = newKeyFile }
+            return name
+        }
+        try await backend.delete(oldKeyFile)
     }
 
     // MARK: Data
@@ -260,11 +276,12 @@ public final class Store: Sendable {
         try await chunks.getStream(refs, write: write)
     }
 
-    /// Writes the chunks' contents to a file (replacing it), then syncs it to disk.
+    /// Writes the chunks' contents to a file, replacing it only once every chunk has been read and
+    /// verified and the new file is synced to disk.
     public func writeFile(_ refs: [ChunkRef], to path: String) async throws {
         let file = try OutputFile(path: path)
         try await chunks.getStream(refs, write: file.write)
-        try file.close()
+        try file.commit()
     }
 
     /// Makes everything put so far durable.

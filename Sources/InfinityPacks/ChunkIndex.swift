@@ -37,7 +37,11 @@ public final class ChunkIndex: Sendable {
         let db: SQLiteConnection
         do {
             db = try SQLiteConnection(path: path)
-            if path != ":memory:" { try db.enableWriteAheadLog() }
+            if path != ":memory:" {
+                try db.enableWriteAheadLog()
+                // A recorded pack must survive a power cut once flush() has returned.
+                try db.execute("PRAGMA synchronous = FULL")
+            }
             db.busyTimeout = .seconds(30)
             try db.execute(
                 """
@@ -109,8 +113,8 @@ public final class ChunkIndex: Sendable {
     }
 
     /// Records a stored pack and its chunks in one transaction. A chunk already indexed in another
-    /// pack keeps its first location.
-    public func record(packName: String, kind: PackKind, size: Int, entries: [PackEntry]) throws {
+    /// pack keeps its first location, unless `replacing` (a rebuild trusts the trailers over the index).
+    public func record(packName: String, kind: PackKind, size: Int, entries: [PackEntry], replacing: Bool = false) throws {
         try withConnection("recording pack \(packName)") { db in
             try db.transaction {
                 try db.cachedStatement("INSERT OR IGNORE INTO packs(name, kind, size) VALUES (?, ?, ?)")
@@ -120,7 +124,7 @@ public final class ChunkIndex: Sendable {
                     throw PackError(.index, "pack \(packName) vanished from the index while being recorded")
                 }
                 let insert = try db.cachedStatement(
-                    "INSERT OR IGNORE INTO chunks(id, pack, offset, length, plaintext_length) VALUES (?, ?, ?, ?, ?)")
+                    "INSERT OR \(replacing ? "REPLACE" : "IGNORE") INTO chunks(id, pack, offset, length, plaintext_length) VALUES (?, ?, ?, ?, ?)")
                 for entry in entries {
                     try insert.run([
                         .blob(entry.id.bytes), .integer(packID), .integer(Int64(entry.offset)),
@@ -142,11 +146,18 @@ public final class ChunkIndex: Sendable {
         }
     }
 
-    /// Forgets everything, before a rebuild.
-    public func removeAll() throws {
-        try withConnection("clearing") { db in
+    /// Forgets every pack not named in `names`, and its chunks.
+    public func retainOnly(packs names: Set<String>) throws {
+        let gone = try packNames().subtracting(names)
+        guard !gone.isEmpty else { return }
+        try withConnection("forgetting \(gone.count) packs") { db in
             try db.transaction {
-                try db.execute("DELETE FROM chunks; DELETE FROM packs;")
+                let chunks = try db.cachedStatement("DELETE FROM chunks WHERE pack = (SELECT id FROM packs WHERE name = ?)")
+                let packs = try db.cachedStatement("DELETE FROM packs WHERE name = ?")
+                for name in gone {
+                    try chunks.run([.text(name)])
+                    try packs.run([.text(name)])
+                }
             }
         }
     }

@@ -49,7 +49,7 @@ public final class PackStore: Sendable {
     }
 
     /// Claims a chunk for writing. Returns `true` when the caller must now ``add(_:sealed:plaintextLength:kind:)``
-    /// it (or ``releaseClaim(_:)`` on failure), `false` when the store already holds it or another
+    /// it (or ``releaseClaim(_:failure:)`` on failure), `false` when the store already holds it or another
     /// writer is adding it — the duplicate then costs nothing more.
     public func claim(_ id: ChunkID) throws -> Bool {
         try state.withLock { state in
@@ -60,10 +60,12 @@ public final class PackStore: Sendable {
         }
     }
 
-    /// Gives up a claim after sealing failed, so a later writer may try again.
-    public func releaseClaim(_ id: ChunkID) {
+    /// Gives up a claim after sealing failed, so a later writer may try again. Writers that skipped
+    /// the chunk because it was claimed learn of the failure at their next ``flush()``.
+    public func releaseClaim(_ id: ChunkID, failure: any Error) {
         state.withLock { state in
             if case .claimed = state.pending[id] { state.pending[id] = nil }
+            if state.failure == nil { state.failure = failure }
         }
     }
 
@@ -76,31 +78,30 @@ public final class PackStore: Sendable {
     /// Appends a sealed chunk to the open pack of its kind. When that pack reaches the target size
     /// it is finished and stored before this returns, which bounds how much waits in memory.
     public func add(_ id: ChunkID, sealed: [UInt8], plaintextLength: Int, kind: PackKind) async throws {
-        let full: PackBuilder? = state.withLock { state in
+        let upload: Task<Void, any Error>? = try state.withLock { state in
             var builder = state.open.removeValue(forKey: kind)
                 ?? PackBuilder(kind: kind, capacity: targetPackSize + sealed.count + 64 * 1024)
             let entry = builder.append(id: id, sealed: sealed, plaintextLength: plaintextLength)
             state.pending[id] = .open(kind, entry)
-            if builder.size >= targetPackSize { return builder }
+            if builder.size >= targetPackSize { return try startUpload(builder, state: &state) }
             state.open[kind] = builder
             return nil
         }
-        if let full { try await store(full) }
+        try await upload?.value
     }
 
     /// Finishes every open pack and waits until every pack begun so far is stored and indexed.
     public func flush() async throws {
-        let builders = state.withLock { state in
-            let builders = Array(state.open.values)
-            state.open.removeAll()
-            return builders
+        let uploads = try state.withLock { state in
+            for kind in Array(state.open.keys) {
+                let builder = state.open.removeValue(forKey: kind)!
+                if !builder.isEmpty { _ = try startUpload(builder, state: &state) }
+            }
+            return Array(state.uploads.values)
         }
         var firstError: (any Error)?
-        for builder in builders where !builder.isEmpty {
-            do { try await store(builder) } catch { firstError = firstError ?? error }
-        }
-        for task in state.withLock({ Array($0.uploads.values) }) {
-            do { try await task.value } catch { firstError = firstError ?? error }
+        for upload in uploads {
+            do { try await upload.value } catch { firstError = firstError ?? error }
         }
         let earlierFailure = state.withLock { state in
             defer { state.failure = nil }
@@ -109,30 +110,31 @@ public final class PackStore: Sendable {
         if let failure = firstError ?? earlierFailure { throw failure }
     }
 
-    private func store(_ builder: consuming PackBuilder) async throws {
+    /// Finishes a pack and starts storing it. Runs under the state lock, so that from the moment a
+    /// builder leaves `open` its chunks are readable from the upload and `flush()` waits for it.
+    private func startUpload(_ builder: consuming PackBuilder, state: inout State) throws -> Task<Void, any Error> {
         let pack = try builder.finish(metadataKey: metadataKey)
         let upload = Upload(pack)
-        let task = state.withLock { state in
-            for entry in pack.entries { state.pending[entry.id] = .uploading(upload, entry) }
-            let task = Task { [backend, index] in
+        for entry in pack.entries { state.pending[entry.id] = .uploading(upload, entry) }
+        let task = Task { [self] in
+            let result = await Result(catching: {
                 try await backend.put(pack.name, pack.bytes)
                 try index.record(packName: pack.name, kind: pack.kind, size: pack.bytes.count, entries: pack.entries)
-            }
-            state.uploads[pack.name] = task
-            return task
-        }
-        let result = await task.result
-        state.withLock { state in
-            state.uploads[pack.name] = nil
-            if case .failure(let error) = result, state.failure == nil { state.failure = error }
-            for entry in pack.entries {
-                // On failure the chunks are forgotten: a later writer seals them again.
-                if case .uploading(let current, _) = state.pending[entry.id], current === upload {
-                    state.pending[entry.id] = nil
+            })
+            self.state.withLock { state in
+                state.uploads[pack.name] = nil
+                if case .failure(let error) = result, state.failure == nil { state.failure = error }
+                for entry in pack.entries {
+                    // On failure the chunks are forgotten: a later writer seals them again.
+                    if case .uploading(let current, _) = state.pending[entry.id], current === upload {
+                        state.pending[entry.id] = nil
+                    }
                 }
             }
+            try result.get()
         }
-        try result.get()
+        state.uploads[pack.name] = task
+        return task
     }
 
     /// The sealed bytes of a chunk, from memory while its pack is being written, else from the
@@ -152,7 +154,16 @@ public final class PackStore: Sendable {
         guard let location = try index.location(of: id) else {
             throw PackError(.chunkNotFound, "chunk \(id) is not in the index (missing, or the index needs a rebuild)")
         }
-        return try await backend.get(location.packName, range: location.offset..<(location.offset + location.length))
+        guard location.offset >= 0, location.length >= 0, location.offset <= PackFormat.maximumPackSize,
+            location.length <= PackFormat.maximumPackSize
+        else {
+            throw PackError(.index, "the index entry of chunk \(id) is damaged (offset \(location.offset), length \(location.length)); rebuild the index")
+        }
+        do {
+            return try await backend.get(location.packName, range: location.offset..<(location.offset + location.length))
+        } catch {
+            throw PackError(.chunkNotFound, "chunk \(id) cannot be read from pack \(location.packName)", cause: error)
+        }
     }
 
     /// What a pack's trailer says, read with as few range requests as possible.
@@ -175,23 +186,52 @@ public final class PackStore: Sendable {
         public var unreadablePacks: [String: String] = [:]
     }
 
-    /// Recreates the index from the pack trailers alone.
+    /// Recreates the index from the pack trailers alone: every pack's chunks are recorded again
+    /// (replacing what the index said), then packs that are no longer in the backend are
+    /// forgotten. An interruption leaves the index no emptier than before.
     public func rebuildIndex(progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) async throws -> RebuildReport {
         try await flush()
         let packs = try await backend.list(prefix: PackFormat.objectPrefix)
-        try index.removeAll()
+        var report = try await index(packs, replacing: true, progress: progress)
+        try index.retainOnly(packs: Set(packs.map(\.name)))
+        report.packsIndexed = packs.count - report.unreadablePacks.count
+        return report
+    }
+
+    /// Indexes the packs the backend holds and the index does not know: packs stored by a writer
+    /// that stopped before recording them, or a whole index that is missing.
+    public func indexMissingPacks() async throws -> RebuildReport {
+        let known = try index.packNames()
+        let missing = try await backend.list(prefix: PackFormat.objectPrefix).filter { !known.contains($0.name) }
+        return try await index(missing, replacing: false, progress: { _, _ in })
+    }
+
+    private func index(
+        _ packs: [ObjectInfo], replacing: Bool, progress: (Int, Int) -> Void
+    ) async throws -> RebuildReport {
         var report = RebuildReport()
         for (number, pack) in packs.enumerated() {
             do {
                 let trailer = try await readTrailer(ofPack: pack.name, size: pack.size)
-                try index.record(packName: pack.name, kind: trailer.kind, size: pack.size, entries: trailer.entries)
+                try index.record(
+                    packName: pack.name, kind: trailer.kind, size: pack.size, entries: trailer.entries,
+                    replacing: replacing)
                 report.packsIndexed += 1
                 report.chunksIndexed += trailer.entries.count
-            } catch let error as PackError where error.code != .index {
-                report.unreadablePacks[pack.name] = error.description
+            } catch let error as PackError where error.code == .index {
+                throw error
+            } catch {
+                report.unreadablePacks[pack.name] = "\(error)"
             }
             progress(number + 1, packs.count)
         }
         return report
+    }
+}
+
+extension Result where Failure == any Error {
+    /// Captures the outcome of async work.
+    init(catching body: () async throws -> Success) async {
+        do { self = .success(try await body()) } catch { self = .failure(error) }
     }
 }

@@ -83,8 +83,20 @@ struct Infinity {
 
             let fromStandardInput = try cli.run("blob", "put", "-", input: Data("piped bytes".utf8))
             #expect(fromStandardInput.status == 0, "\(fromStandardInput.error)")
-            let piped = try cli.run("blob", "get", fromStandardInput.output.trimmingCharacters(in: .whitespacesAndNewlines))
+            let pipedToken = fromStandardInput.output.trimmingCharacters(in: .whitespacesAndNewlines)
+            let piped = try cli.run("blob", "get", pipedToken)
             #expect(piped.output == "piped bytes")
+
+            // Appending to a file through the shell keeps what the file held.
+            let appended = directory + "/appended"
+            try Data("before ".utf8).write(to: URL(fileURLWithPath: appended))
+            let shell = Process()
+            shell.executableURL = URL(fileURLWithPath: "/bin/sh")
+            shell.arguments = ["-c", "\"$0\" blob get \"$1\" >> \"$2\"", Infinity.binary.path, pipedToken, appended]
+            shell.environment = ["INFINITY_PASSPHRASE": "pass one", "INFINITY_STORE": store]
+            try shell.run()
+            shell.waitUntilExit()
+            #expect(try String(contentsOfFile: appended, encoding: .utf8) == "before piped bytes")
 
             let stats = try cli.run("stats", "--json")
             #expect(stats.status == 0, "\(stats.error)")

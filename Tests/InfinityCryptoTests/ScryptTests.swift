@@ -55,6 +55,7 @@ import Testing
         Scrypt.Parameters(n: 1 << 22, r: 8, p: 1),  // 4 GiB
         Scrypt.Parameters(n: 1 << 62, r: 1 << 31, p: 1 << 31),  // 128·n·r·p overflows 64 bits
         Scrypt.Parameters(n: 1 << 16, r: 1, p: 1),  // RFC 7914: N < 2^(16·r)
+        Scrypt.Parameters(n: 2, r: 1 << 23, p: 1),  // passes 128·n·r·p = 2 GiB, but allocates 5 GiB
     ])
     func absurdParametersAreInvalidInput(_ parameters: Scrypt.Parameters) {
         let error = thrownCryptoError {

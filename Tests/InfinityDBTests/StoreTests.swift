@@ -127,6 +127,13 @@ func writeSample(_ path: String, count: Int) throws {
             let reopened = try await Store.open(at: path, passphrase: newPassphrase)
             #expect(reopened.identity == store.identity)
             #expect(try await reopened.get(ref) == Array("kept".utf8))
+
+            // A second change in the same session retires the passphrase set by the first.
+            let third = SecureBytes(utf8: "third passphrase")
+            try await store.changePassphrase(to: third, parameters: .minimal)
+            await #expect(throws: StoreError.self) { try await Store.open(at: path, passphrase: newPassphrase) }
+            #expect(try await Store.open(at: path, passphrase: third).identity == store.identity)
+            #expect(try await store.backend.list(prefix: "keys/").count == 1)
         }
     }
 
@@ -213,4 +220,38 @@ func writeSample(_ path: String, count: Int) throws {
         let reopened = try await Store.open(backend: backend, indexPath: ":memory:", location: "memory", passphrase: passphrase)
         #expect(try await reopened.get(ref) == Array("in memory".utf8), "a fresh in-memory index is rebuilt on open")
     }
+
+    @Test func aPackStoredButNotIndexedIsFoundOnOpen() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory + "/s"
+            let store = try await Store.create(at: path, agentName: "a", passphrase: passphrase, options: fastOptions())
+            let first = try await store.put(Array("first".utf8))
+            try await store.flush()
+            let indexCopy = directory + "/index-copy"
+            try FileManager.default.copyItem(atPath: path + "/local", toPath: indexCopy)
+            let second = try await store.put(Array("second".utf8))
+            try await store.flush()
+            // As if the writer stopped after storing the second pack, before indexing it.
+            try FileManager.default.removeItem(atPath: path + "/local")
+            try FileManager.default.copyItem(atPath: indexCopy, toPath: path + "/local")
+            let reopened = try await Store.open(at: path, passphrase: passphrase)
+            #expect(try await reopened.get(first) == Array("first".utf8))
+            #expect(try await reopened.get(second) == Array("second".utf8))
+        }
+    }
+
+    @Test func failedRestoreLeavesNoFile() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try await Store.create(at: directory + "/s", agentName: "a", passphrase: passphrase, options: fastOptions())
+            let ref = try await store.put(Array("x".utf8))
+            let missing = ChunkRef(id: testChunkID, key: ref.key, length: 1)
+            let target = directory + "/out"
+            try Data("previous".utf8).write(to: URL(fileURLWithPath: target))
+            await #expect(throws: (any Error).self) { try await store.writeFile([ref, missing], to: target) }
+            #expect(try String(contentsOfFile: target, encoding: .utf8) == "previous", "the old file is untouched")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: directory).sorted() == ["out", "s"])
+        }
+    }
 }
+
+let testChunkID = ChunkID(bytes: [UInt8](repeating: 7, count: 32))!

@@ -182,4 +182,28 @@ func testBytes(_ number: Int, count: Int) -> [UInt8] {
         }
         #expect(stored == 100)
     }
+
+    @Test func readsDuringPackTurnoverAndConcurrentFlushes() async throws {
+        // Small packs turn over constantly while other writers add, read back and flush.
+        let store = PackStore(backend: MemoryBackend(), index: try ChunkIndex(path: ":memory:"), metadataKey: .random(count: 32), targetPackSize: 700)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for writer in 0..<6 {
+                group.addTask {
+                    for step in 0..<60 {
+                        let number = writer * 1000 + step
+                        #expect(try store.claim(testID(number)))
+                        try await store.add(testID(number), sealed: testBytes(number, count: 100 + step), plaintextLength: 1, kind: step % 3 == 0 ? .metadata : .data)
+                        #expect(try await store.read(testID(number)) == testBytes(number, count: 100 + step))
+                        if step % 20 == 19 {
+                            try await store.flush()
+                            for earlier in 0...step {
+                                #expect(try store.index.contains(testID(writer * 1000 + earlier)), "flushed means indexed")
+                            }
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
 }

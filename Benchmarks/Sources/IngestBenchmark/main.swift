@@ -24,7 +24,7 @@ struct Generator {
 }
 
 func generate(path: String, bytes total: Int) throws {
-    FileManager.default.createFile(atPath: path, contents: nil)
+    _ = FileManager.default.createFile(atPath: path, contents: nil)
     let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
     var generator = Generator(state: 0x1234_5678_9ABC_DEF1)
     let block = 4 << 20
@@ -118,7 +118,7 @@ func measureStages(file: String) async throws {
         var sample = [UInt8](repeating: 0, count: sampleCount)
         _ = try sample.withUnsafeMutableBytes { try reader.read(into: $0) }
         var lengths: [Int] = []
-        let chunkTime = try await seconds { lengths = sample.withUnsafeBytes { chunker.chunkLengths(of: $0) } }
+        let chunkTime = await seconds { lengths = sample.withUnsafeBytes { chunker.chunkLengths(of: $0) } }
         var chunks: [ArraySlice<UInt8>] = []
         var position = 0
         for length in lengths {
@@ -200,9 +200,12 @@ func measurePipeline(file: String, workDirectory: String) async throws {
         try await store.get(randomRefs + textRefs) { readBytes += $0.count }
     })
     guard readBytes == size else { fatalError("read back \(readBytes) bytes of \(size)") }
+    // The same two streams again: every chunk is a duplicate.
     result["reingest"] = megabytes(size, try await seconds {
-        let reader = try RangeReader(path: file, offset: 0, count: size)
-        _ = try await store.putStream(read: reader.read(into:))
+        for (offset, count) in [(0, half), (half, size - half)] {
+            let reader = try RangeReader(path: file, offset: offset, count: count)
+            _ = try await store.putStream(read: reader.read(into:))
+        }
         try await store.flush()
     })
     guard try store.statistics() == statistics else { fatalError("re-ingest wrote new chunks") }
