@@ -14,8 +14,8 @@ import Darwin
 /// or mistaken for objects. Files and directories whose names are not valid object names are
 /// ignored by `list`. Empty directories are left behind by `delete`; they are harmless.
 ///
-/// The methods are `async` to fit ``Backend`` but make blocking system calls on the calling
-/// thread; local disk calls are short, and keeping them synchronous keeps this type simple.
+/// Puts (write, fsync, rename, fsync) run on a separate pool of blocking-I/O threads; reads, lists
+/// and deletes are short and run on the calling thread.
 ///
 /// A name cannot be both an object and a "directory" of other objects here ("a" and "a/b"),
 /// since one path cannot be both a file and a directory; such a put fails with `.io`.
@@ -53,6 +53,12 @@ public final class LocalDirectoryBackend: Backend {
 
     public func put(_ name: String, _ data: [UInt8]) async throws {
         try ObjectName.validate(name)
+        // Writing and syncing a 16 MiB pack waits on the disk for milliseconds: do it on a thread
+        // of its own, not on one of the few threads Swift concurrency computes on.
+        try await BlockingIO.run { try self.putNow(name, data) }
+    }
+
+    private func putNow(_ name: String, _ data: [UInt8]) throws {
         let path = path(of: name)
         let directory = FileSystem.parent(of: path)
         let temporaryPath = directory + "/" + Self.temporaryPrefix + String(UInt64.random(in: .min ... .max), radix: 16)

@@ -179,6 +179,10 @@ func measurePipeline(file: String, workDirectory: String) async throws {
     defer { try? FileManager.default.removeItem(atPath: storePath) }
     var options = StoreOptions()
     options.scrypt = .minimal
+    if let level = ProcessInfo.processInfo.environment["INFINITY_BENCH_LEVEL"].flatMap(Int32.init) {
+        options.compressionLevel = level
+    }
+    result["compression_level"] = Double(options.compressionLevel)
     let store = try await Store.create(at: storePath, agentName: "bench", passphrase: SecureBytes(utf8: "bench"), options: options)
     var randomRefs: [ChunkRef] = []
     var textRefs: [ChunkRef] = []
