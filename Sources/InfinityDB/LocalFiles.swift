@@ -42,15 +42,17 @@ package final class InputFile: Sendable {
 /// file beside it, synced, then renamed over it), or standard output as it is.
 package final class OutputFile: Sendable {
     let path: String
+    private let directory: String
     private let temporaryPath: String?
     private let descriptor: Int32
 
     /// A new file at `path`; nothing is visible there until ``commit()``.
     package init(path: String, mode: mode_t = 0o644) throws {
         self.path = path
-        let directory = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
+        let parent = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
+        directory = parent.isEmpty ? "/" : parent
         let name = path.split(separator: "/").last.map(String.init) ?? path
-        let temporary = "\(directory.isEmpty ? "/" : directory)/.\(name).partial-\(UInt32.random(in: 0...UInt32.max))"
+        let temporary = "\(directory)/.\(name).partial-\(UInt32.random(in: 0...UInt32.max))"
         temporaryPath = temporary
         descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard descriptor >= 0 else { throw fileError("create a file beside", path) }
@@ -59,6 +61,7 @@ package final class OutputFile: Sendable {
     /// Standard output, written in place (appending when the shell redirected with >>).
     package init(standardOutput: Void) {
         path = "standard output"
+        directory = "."
         temporaryPath = nil
         descriptor = 1
     }
@@ -90,8 +93,7 @@ package final class OutputFile: Sendable {
         guard let temporaryPath else { return }
         guard fsync(descriptor) == 0 else { throw fileError("sync", path) }
         guard rename(temporaryPath, path) == 0 else { throw fileError("rename the finished file to", path) }
-        let directory = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
-        let directoryDescriptor = open(directory.isEmpty ? "/" : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let directoryDescriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if directoryDescriptor >= 0 {
             fsync(directoryDescriptor)
             close(directoryDescriptor)
