@@ -7,6 +7,8 @@ import PackageDescription
 //   InfinityBackends  — where objects live (local directory, memory)
 //   InfinityPacks     — sealed chunks grouped into packs, and the chunk index
 //   InfinityChunks    — content-defined chunking, sealing, ChunkRef
+//   InfinityTrees     — prolly-tree maps and lists over sealed chunks: edit, diff
+//   InfinityHistory   — signed commits, refs and the reflog, revisions, merge bases
 //   InfinityDB        — the store an app or the CLI opens (library product)
 //   InfinityCLI       — the `infinity` commands; `infinity` is a thin @main over it
 let package = Package(
@@ -47,9 +49,17 @@ let package = Package(
             name: "InfinityChunks",
             dependencies: ["InfinityPacks", "InfinityCrypto", "InfinityCompression"]
         ),
+        .target(name: "InfinityTrees", dependencies: ["InfinityChunks", "InfinityCrypto"]),
+        .target(
+            name: "InfinityHistory",
+            dependencies: ["InfinityChunks", "InfinityCrypto", "InfinitySQLite"]
+        ),
         .target(
             name: "InfinityDB",
-            dependencies: ["InfinityChunks", "InfinityPacks", "InfinityBackends", "InfinityCrypto"]
+            dependencies: [
+                "InfinityHistory", "InfinityTrees", "InfinityChunks", "InfinityPacks", "InfinityBackends",
+                "InfinityCrypto",
+            ]
         ),
         .target(
             name: "InfinityCLI",
@@ -69,6 +79,8 @@ let package = Package(
         .testTarget(name: "InfinityBackendsTests", dependencies: ["InfinityBackends", "InfinityTestSupport"]),
         .testTarget(name: "InfinityPacksTests", dependencies: ["InfinityPacks", "InfinityTestSupport"]),
         .testTarget(name: "InfinityChunksTests", dependencies: ["InfinityChunks", "InfinityTestSupport"]),
+        .testTarget(name: "InfinityTreesTests", dependencies: ["InfinityTrees", "InfinityTestSupport"]),
+        .testTarget(name: "InfinityHistoryTests", dependencies: ["InfinityHistory", "InfinityTestSupport"]),
         .testTarget(name: "InfinityDBTests", dependencies: ["InfinityDB", "InfinityTestSupport"]),
         .testTarget(name: "InfinityCLITests", dependencies: ["infinity", "InfinityTestSupport"]),
     ],
