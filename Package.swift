@@ -70,7 +70,7 @@ let package = Package(
         // Shared test support: the backend conformance suite, temporary directories, sample data.
         .target(
             name: "InfinityTestSupport",
-            dependencies: ["InfinityBackends", "InfinityCrypto"],
+            dependencies: ["InfinityBackends", "InfinityCrypto", "InfinityPacks", "InfinityChunks"],
             path: "Tests/InfinityTestSupport"
         ),
         .testTarget(name: "InfinityCryptoTests", dependencies: ["InfinityCrypto"]),

@@ -54,7 +54,18 @@ public final class ChunkStore: Sendable {
     /// Seals and adds one chunk unless the store already holds it.
     private func store(_ chunk: [UInt8], kind: PackKind) async throws -> ChunkRef {
         let ref = chunk.withUnsafeBytes { sealer.reference(for: $0) }
-        guard try packs.claim(ref.id) else { return ref }
+        try await put(chunk, as: ref, kind: kind)
+        return ref
+    }
+
+    /// Stores a chunk whose reference the caller already took with ``sealer``'s
+    /// ``ChunkSealer/reference(for:)`` (tree writers need a node's reference before its parent is
+    /// written, and should not pay the keyed hash twice). Nothing is written if the store holds it.
+    public func put(_ chunk: [UInt8], as ref: ChunkRef, kind: PackKind) async throws {
+        guard chunk.count == ref.length, chunk.count <= Self.maximumChunkSize else {
+            throw ChunkError(.input, "chunk \(ref.id.shortDescription) is \(chunk.count) bytes, its reference says \(ref.length)")
+        }
+        guard try packs.claim(ref.id) else { return }
         do {
             let sealed = try compressors.withResource { compressor in
                 try chunk.withUnsafeBytes { try sealer.seal($0, as: ref, compressor: compressor) }
@@ -64,7 +75,6 @@ public final class ChunkStore: Sendable {
             packs.releaseClaim(ref.id, failure: error)
             throw error
         }
-        return ref
     }
 
     /// Cuts a stream into content-defined chunks and stores each new one, in parallel.

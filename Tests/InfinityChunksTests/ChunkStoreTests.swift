@@ -1,19 +1,10 @@
 import InfinityBackends
 import InfinityCrypto
 import InfinityPacks
+import InfinityTestSupport
 import Testing
 
 @testable import InfinityChunks
-
-func makeChunkStore(
-    backend: any Backend = MemoryBackend(), data: ChunkerParameters? = nil, packSize: Int = 1 << 20
-) throws -> ChunkStore {
-    let packs = PackStore(backend: backend, index: try ChunkIndex(path: ":memory:"), metadataKey: .random(count: 32), targetPackSize: packSize)
-    return ChunkStore(
-        packs: packs, sealer: ChunkSealer(contentKey: .random(count: 32)),
-        dataChunker: Chunker(parameters: try data ?? ChunkerParameters(minimumSize: 4096, averageSize: 16384, maximumSize: 65536), table: .unkeyed),
-        metadataChunker: Chunker(parameters: try ChunkerParameters(minimumSize: 256, averageSize: 1024, maximumSize: 4096), table: .unkeyed))
-}
 
 @Suite struct ChunkStoreTests {
     @Test func streamRoundTripAndDeduplication() async throws {

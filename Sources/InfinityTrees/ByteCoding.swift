@@ -1,0 +1,76 @@
+/// Unsigned LEB128 varints and a bounds-checked reader: the two primitives every node encoding
+/// uses. Readers never trap on hostile input; they return nil and the caller names what broke.
+enum Varint {
+    /// Appends `value` as an unsigned LEB128 varint (1–10 bytes).
+    @inline(__always)
+    static func append(_ value: UInt64, to bytes: inout [UInt8]) {
+        var value = value
+        while value >= 0x80 {
+            bytes.append(UInt8(truncatingIfNeeded: value) | 0x80)
+            value >>= 7
+        }
+        bytes.append(UInt8(value))
+    }
+
+    /// How many bytes ``append(_:to:)`` writes for `value`.
+    @inline(__always)
+    static func length(of value: UInt64) -> Int {
+        var value = value
+        var count = 1
+        while value >= 0x80 {
+            value >>= 7
+            count += 1
+        }
+        return count
+    }
+}
+
+/// Reads a byte buffer front to back; every read checks the bounds.
+struct ByteReader {
+    let bytes: [UInt8]
+    private(set) var offset: Int
+
+    init(_ bytes: [UInt8], offset: Int = 0) {
+        self.bytes = bytes
+        self.offset = offset
+    }
+
+    var isAtEnd: Bool { offset == bytes.count }
+    var remaining: Int { bytes.count - offset }
+
+    @inline(__always)
+    mutating func readByte() -> UInt8? {
+        guard offset < bytes.count else { return nil }
+        defer { offset += 1 }
+        return bytes[offset]
+    }
+
+    /// A varint of at most 10 bytes that fits in 64 bits.
+    @inline(__always)
+    mutating func readVarint() -> UInt64? {
+        var result: UInt64 = 0
+        var shift: UInt64 = 0
+        while offset < bytes.count {
+            let byte = bytes[offset]
+            offset += 1
+            if shift == 63 && byte > 1 { return nil }
+            result |= UInt64(byte & 0x7f) << shift
+            if byte < 0x80 { return result }
+            shift += 7
+            if shift > 63 { return nil }
+        }
+        return nil
+    }
+
+    /// A varint that must be at most `limit`, as an Int.
+    mutating func readLength(limit: Int) -> Int? {
+        guard let value = readVarint(), value <= UInt64(limit) else { return nil }
+        return Int(value)
+    }
+
+    mutating func readBytes(_ count: Int) -> ArraySlice<UInt8>? {
+        guard count >= 0, count <= remaining else { return nil }
+        defer { offset += count }
+        return bytes[offset..<(offset + count)]
+    }
+}

@@ -1,0 +1,114 @@
+extension TreeWriter {
+    // MARK: Maps
+
+    /// Sets and removes keys of a map; for a key given more than once, the last edit wins.
+    /// Rewrites about (edits × depth) nodes. Values longer than ``TreeStore/inlineValueLimit``
+    /// are stored as blobs of their own.
+    ///
+    /// - Parameter edits: `(key, value)`; a nil value removes the key.
+    public func apply(_ edits: [(key: [UInt8], value: [UInt8]?)], to root: TreeRoot) async throws -> TreeRoot {
+        try TreeReader.requireKind(.map, root)
+        var sorted: [MapEdit] = []
+        sorted.reserveCapacity(edits.count)
+        for (key, value) in edits {
+            guard key.count <= Self.maximumKeyLength else {
+                throw TreeError(.invalidArgument, "a key of \(key.count) bytes is longer than the limit of \(Self.maximumKeyLength)")
+            }
+            var stored: [UInt8]? = nil
+            if let value { stored = try await storedForm(of: value) }
+            sorted.append(MapEdit(key: key, value: stored))
+        }
+        // A stable sort keeps repeated keys in the order given, so the last one can win.
+        sorted = sorted.enumerated().sorted { a, b in
+            let order = TreeNode.compare(a.element.key[...], b.element.key[...])
+            return order != 0 ? order < 0 : a.offset < b.offset
+        }.map(\.element)
+        var unique: [MapEdit] = []
+        unique.reserveCapacity(sorted.count)
+        for edit in sorted {
+            if let last = unique.last, last.key == edit.key { unique[unique.count - 1] = edit } else { unique.append(edit) }
+        }
+        return try await apply(try await splices(for: unique, in: root), to: root)
+    }
+
+    /// Keys are bounded so a node always holds a few entries whatever the keys.
+    public static let maximumKeyLength = 2048
+
+    /// Turns sorted, unique map edits into leaf splices, descending once per edit but reusing the
+    /// path of the previous edit while the key stays within its subtree.
+    func splices(for edits: [MapEdit], in root: TreeRoot) async throws -> [Splice] {
+        var splices: [Splice] = []
+        // Each frame: a node on the current path and the last key its subtree may hold (nil on
+        // the right edge of the tree, which takes any larger key).
+        var stack: [(node: TreeNode, bound: ArraySlice<UInt8>?)] = [(try await rootNode(of: root), nil)]
+        var path: [Int] = []
+        for edit in edits {
+            let key = edit.key[...]
+            while stack.count > 1, let bound = stack[stack.count - 1].bound, TreeNode.compare(key, bound) > 0 {
+                stack.removeLast()
+                path.removeLast()
+            }
+            while !stack[stack.count - 1].node.isLeaf {
+                let node = stack[stack.count - 1].node
+                let found = node.lowerBound(key)
+                let index = min(found, node.count - 1)
+                let bound = found < node.count ? node.key(at: found) : stack[stack.count - 1].bound
+                stack.append((try await child(of: node, at: index), bound))
+                path.append(index)
+            }
+            let leaf = stack[stack.count - 1].node
+            let position = leaf.lowerBound(key)
+            let exists = position < leaf.count && TreeNode.compare(leaf.key(at: position), key) == 0
+            if exists, let value = edit.value, leaf.value(at: position).elementsEqual(value) { continue }
+            if !exists && edit.value == nil { continue }
+            let inserts = edit.value.map { [TreeEntry(key: key, value: $0[...], subtreeCount: 1)] } ?? []
+            let start = path + [position]
+            if let last = splices.last, last.start == start {
+                splices[splices.count - 1].inserts += inserts
+                splices[splices.count - 1].deleteCount += exists ? 1 : 0
+            } else {
+                splices.append(Splice(start: start, deleteCount: exists ? 1 : 0, inserts: inserts))
+            }
+        }
+        return splices
+    }
+
+    // MARK: Lists
+
+    /// Replaces the elements in `range` with `elements` (an insertion when the range is empty, a
+    /// removal when `elements` is). Rewrites about (changed nodes × depth) nodes.
+    public func replaceSubrange(_ range: Range<Int>, with elements: [[UInt8]], in root: TreeRoot) async throws -> TreeRoot {
+        try TreeReader.requireKind(.list, root)
+        guard range.lowerBound >= 0 && range.upperBound <= root.count else {
+            throw TreeError(.invalidArgument, "range \(range) is outside a list of \(root.count) elements")
+        }
+        guard !(range.isEmpty && elements.isEmpty) else { return root }
+        var inserts: [TreeEntry] = []
+        inserts.reserveCapacity(elements.count)
+        for element in elements {
+            inserts.append(TreeEntry(key: [], value: try await storedForm(of: element)[...], subtreeCount: 1))
+        }
+        let start = try await path(toPosition: range.lowerBound, in: root)
+        return try await apply([Splice(start: start, deleteCount: range.count, inserts: inserts)], to: root)
+    }
+
+    /// Appends elements at the end of a list.
+    public func append(contentsOf elements: [[UInt8]], to root: TreeRoot) async throws -> TreeRoot {
+        try await replaceSubrange(root.count..<root.count, with: elements, in: root)
+    }
+
+    /// The splice path of a list position: child indices by subtree counts, then the position in
+    /// the leaf (which may be the leaf's end, for the list's end).
+    private func path(toPosition position: Int, in root: TreeRoot) async throws -> [Int] {
+        var node = try await rootNode(of: root)
+        var remaining = UInt64(position)
+        var path: [Int] = []
+        while !node.isLeaf {
+            let index = node.childIndex(forPosition: &remaining)
+            path.append(index)
+            node = try await child(of: node, at: index)
+        }
+        path.append(Int(remaining))
+        return path
+    }
+}

@@ -1,0 +1,316 @@
+import Foundation
+import InfinityChunks
+import InfinityCrypto
+import InfinityPacks
+import Synchronization
+
+/// A whole tree, as a field or a commit refers to it: its kind, the level of its root and a
+/// pointer to the root node (whose count is the tree's size). The tree's salt lives in its nodes.
+///
+/// Like a ``ChunkRef``, a `TreeRoot` is a read capability for everything in the tree.
+public struct TreeRoot: Hashable, Sendable {
+    public let kind: TreeKind
+    /// 0 when the root is a leaf.
+    public let level: Int
+    public let pointer: NodePointer
+
+    public init(kind: TreeKind, level: Int, pointer: NodePointer) {
+        self.kind = kind
+        self.level = level
+        self.pointer = pointer
+    }
+
+    /// Number of entries (maps) or elements (lists).
+    public var count: Int { Int(pointer.count) }
+
+    /// `kind (1) | level (1) | pointer`.
+    public var encoded: [UInt8] {
+        var bytes: [UInt8] = [kind.rawValue, UInt8(level)]
+        pointer.append(to: &bytes)
+        return bytes
+    }
+
+    /// Reads ``encoded``; the error names `context` (a field, a commit).
+    public init(encoded bytes: [UInt8], context: String) throws {
+        var reader = ByteReader(bytes)
+        guard let kindByte = reader.readByte(), let kind = TreeKind(rawValue: kindByte),
+            let level = reader.readByte(), Int(level) <= TreeNode.maximumLevel,
+            let pointer = NodePointer.read(from: &reader), reader.isAtEnd
+        else { throw TreeError(.malformedNode, "the tree reference of \(context) is malformed") }
+        self.init(kind: kind, level: Int(level), pointer: pointer)
+    }
+}
+
+/// Where nodes come from: the store (through its cache), or a writer's nodes not yet stored.
+protocol NodeSource: Sendable {
+    func node(_ pointer: NodePointer) async throws -> TreeNode
+}
+
+extension NodeSource {
+    /// The root node of a tree, checked against what the root reference says.
+    func rootNode(of root: TreeRoot) async throws -> TreeNode {
+        let node = try await node(root.pointer)
+        guard node.level == root.level, node.kind == root.kind else {
+            throw TreeError(.malformedNode, "tree root \(root.pointer.key.chunkID.shortDescription) is a level \(node.level) \(node.kind) node, its reference says level \(root.level) \(root.kind)")
+        }
+        return node
+    }
+
+    /// Child `index` of an internal node, checked to belong to the same tree one level down.
+    func child(of parent: TreeNode, at index: Int) async throws -> TreeNode {
+        let pointer = parent.pointer(at: index)
+        let child = try await node(pointer)
+        guard child.level == parent.level - 1, child.kind == parent.kind, child.salt == parent.salt,
+            child.subtreeCount == pointer.count
+        else {
+            throw TreeError(.malformedNode, "tree node \(pointer.key.chunkID.shortDescription) does not fit under its parent (level, kind, salt or size differ)")
+        }
+        return child
+    }
+}
+
+/// Reads tree nodes from a ``ChunkStore`` through a bounded cache of decoded nodes, and resolves
+/// values stored out of line. Safe to share between tasks.
+public final class TreeStore: NodeSource, Sendable {
+    public let chunks: ChunkStore
+    private let cache: Mutex<NodeCache>
+
+    /// Values longer than this are stored as a blob of their own, not inside a leaf.
+    public static let inlineValueLimit = 1024
+
+    /// - Parameter cacheCapacity: bytes of decoded nodes kept in memory.
+    public init(chunks: ChunkStore, cacheCapacity: Int = 64 << 20) {
+        self.chunks = chunks
+        cache = Mutex(NodeCache(capacity: cacheCapacity))
+    }
+
+    func node(_ pointer: NodePointer) async throws -> TreeNode {
+        let cacheKey = NodeCache.Key(pointer.key)
+        if let node = cache.withLock({ $0.node(for: cacheKey) }) { return node }
+        let ref = pointer.chunkRef
+        let node = try TreeNode(decoding: try await chunks.get(ref), id: ref.id)
+        cache.withLock { $0.insert(node, for: cacheKey) }
+        return node
+    }
+
+    func remember(_ node: TreeNode, key: ChunkKey) {
+        cache.withLock { $0.insert(node, for: NodeCache.Key(key)) }
+    }
+
+    /// Bytes of decoded nodes in the cache now.
+    public var cachedBytes: Int { cache.withLock { $0.bytes } }
+
+    // MARK: Values
+
+    private static let inlineTag: UInt8 = 0
+    private static let blobTag: UInt8 = 1
+
+    /// The form a value takes in a leaf: inline, or a reference to a blob for long values.
+    func storedForm(of value: [UInt8]) async throws -> [UInt8] {
+        guard value.count > Self.inlineValueLimit else { return [Self.inlineTag] + value }
+        var offset = 0
+        let blob = try await chunks.putBlob { destination in
+            let count = min(destination.count, value.count - offset)
+            value.withUnsafeBytes { source in
+                destination.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[offset..<(offset + count)]))
+            }
+            offset += count
+            return count
+        }
+        var bytes: [UInt8] = [Self.blobTag, UInt8(blob.depth)]
+        Varint.append(UInt64(blob.length), to: &bytes)
+        bytes.append(contentsOf: blob.root.key.bytes)
+        Varint.append(UInt64(blob.root.length), to: &bytes)
+        return bytes
+    }
+
+    /// The value a leaf's stored form stands for, reading its blob if it has one.
+    func value(fromStored stored: ArraySlice<UInt8>) async throws -> [UInt8] {
+        guard let tag = stored.first else { throw TreeError(.malformedNode, "a stored value is empty") }
+        if tag == Self.inlineTag { return Array(stored.dropFirst()) }
+        var reader = ByteReader(Array(stored), offset: 1)
+        guard tag == Self.blobTag, let depth = reader.readByte(), depth <= 16,
+            let length = reader.readLength(limit: Int.max),
+            let keyBytes = reader.readBytes(ChunkKey.byteCount), let key = ChunkKey(bytes: Array(keyBytes)),
+            let rootLength = reader.readLength(limit: ChunkStore.maximumChunkSize), reader.isAtEnd
+        else { throw TreeError(.malformedNode, "a stored value has an unknown form (tag \(tag))") }
+        let blob = BlobRef(root: ChunkRef(id: key.chunkID, key: key, length: rootLength), depth: Int(depth), length: length)
+        var value: [UInt8] = []
+        value.reserveCapacity(length)
+        try await chunks.getBlob(blob) { value += $0 }
+        return value
+    }
+}
+
+/// Decoded nodes by chunk key, at most `capacity` bytes, evicted by the clock algorithm (an
+/// approximation of least-recently-used that costs no list surgery on a hit).
+struct NodeCache {
+    /// The chunk key as four words: cheaper to hash and compare than a 32-byte array.
+    struct Key: Hashable {
+        let w0, w1, w2, w3: UInt64
+        init(_ key: ChunkKey) {
+            (w0, w1, w2, w3) = key.bytes.withUnsafeBytes { raw in
+                (raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self), raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
+                 raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self), raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
+            }
+        }
+    }
+
+    private struct Slot {
+        let key: Key
+        let node: TreeNode
+        var referenced: Bool
+    }
+
+    let capacity: Int
+    private(set) var bytes = 0
+    private var slotOfKey: [Key: Int] = [:]
+    private var slots: [Slot?] = []
+    private var freeSlots: [Int] = []
+    private var hand = 0
+
+    init(capacity: Int) {
+        self.capacity = max(0, capacity)
+    }
+
+    mutating func node(for key: Key) -> TreeNode? {
+        guard let slot = slotOfKey[key] else { return nil }
+        slots[slot]!.referenced = true
+        return slots[slot]!.node
+    }
+
+    mutating func insert(_ node: TreeNode, for key: Key) {
+        guard slotOfKey[key] == nil, node.cost <= capacity else { return }
+        let slot: Int
+        if let free = freeSlots.popLast() {
+            slot = free
+            slots[slot] = Slot(key: key, node: node, referenced: false)
+        } else {
+            slot = slots.count
+            slots.append(Slot(key: key, node: node, referenced: false))
+        }
+        slotOfKey[key] = slot
+        bytes += node.cost
+        while bytes > capacity { evictOne() }
+    }
+
+    private mutating func evictOne() {
+        while true {
+            if hand >= slots.count { hand = 0 }
+            defer { hand += 1 }
+            guard let slot = slots[hand] else { continue }
+            if slot.referenced {
+                slots[hand]!.referenced = false
+                continue
+            }
+            slotOfKey[slot.key] = nil
+            slots[hand] = nil
+            freeSlots.append(hand)
+            bytes -= slot.node.cost
+            return
+        }
+    }
+}
+
+/// Builds new trees and edited versions of existing ones. New nodes stay in memory until
+/// ``flush(keeping:)`` stores those reachable from the roots that matter, so intermediate
+/// versions of a tree (between batches of edits) never reach the store.
+///
+/// One writer serves one sequence of edits (a draft of a commit); it is safe to share between
+/// tasks, but edits to one tree must be applied in order.
+public final class TreeWriter: NodeSource, Sendable {
+    public let store: TreeStore
+    public let parameters: TreeParameters
+    private let pending = Mutex<[NodeCache.Key: (node: TreeNode, ref: ChunkRef)]>([:])
+    private let pendingByteCount = Atomic<Int>(0)
+
+    public init(store: TreeStore, parameters: TreeParameters = .standard) {
+        self.store = store
+        self.parameters = parameters
+    }
+
+    /// New nodes not yet stored.
+    public var pendingNodeCount: Int { pending.withLock { $0.count } }
+
+    /// Bytes of new nodes not yet stored.
+    public var pendingBytes: Int { pendingByteCount.load(ordering: .relaxed) }
+
+    func node(_ pointer: NodePointer) async throws -> TreeNode {
+        if let entry = pending.withLock({ $0[NodeCache.Key(pointer.key)] }) { return entry.node }
+        return try await store.node(pointer)
+    }
+
+    /// Takes a finished node's plaintext: its reference now, its storage at the next flush.
+    func makeNode(_ bytes: [UInt8]) throws -> (TreeNode, NodePointer) {
+        let ref = bytes.withUnsafeBytes { store.chunks.sealer.reference(for: $0) }
+        let node = try TreeNode(decoding: bytes, id: ref.id)
+        pending.withLock { $0[NodeCache.Key(ref.key)] = (node, ref) }
+        pendingByteCount.add(bytes.count, ordering: .relaxed)
+        return (node, NodePointer(key: ref.key, length: bytes.count, count: node.subtreeCount))
+    }
+
+    /// A new empty tree with a fresh random salt.
+    public func emptyTree(_ kind: TreeKind) throws -> TreeRoot {
+        let salt = SecureRandom.bytes(count: TreeNode.saltByteCount)
+        return try emptyTree(kind, salt: salt[...])
+    }
+
+    /// An empty tree with a given salt: what deleting every entry of a tree leaves.
+    func emptyTree(_ kind: TreeKind, salt: ArraySlice<UInt8>) throws -> TreeRoot {
+        let bytes = TreeNode.encode(kind: kind, level: 0, salt: salt, entryCount: 0, entries: [])
+        let (_, pointer) = try makeNode(bytes)
+        return TreeRoot(kind: kind, level: 0, pointer: pointer)
+    }
+
+    /// The stored form of a value (inline, or a blob for long values; blobs are stored at once).
+    func storedForm(of value: [UInt8]) async throws -> [UInt8] {
+        try await store.storedForm(of: value)
+    }
+
+    /// Stores every pending node reachable from `roots`, in parallel, and forgets the rest (they
+    /// belonged to intermediate versions). Stored nodes go into the read cache.
+    public func flush(keeping roots: [TreeRoot]) async throws {
+        var reachable: [(TreeNode, ChunkRef)] = []
+        var frontier = roots.map(\.pointer.key)
+        let all = pending.withLock { pending in
+            defer { pending = [:] }
+            return pending
+        }
+        pendingByteCount.store(0, ordering: .relaxed)
+        var seen = Set<NodeCache.Key>()
+        while let key = frontier.popLast() {
+            let cacheKey = NodeCache.Key(key)
+            guard seen.insert(cacheKey).inserted, let (node, ref) = all[cacheKey] else { continue }
+            reachable.append((node, ref))
+            if !node.isLeaf {
+                for index in 0..<node.count { frontier.append(node.pointer(at: index).key) }
+            }
+        }
+        let chunks = store.chunks
+        let window = chunks.concurrency * 2
+        do {
+            try await storeAll(reachable, chunks: chunks, window: window)
+        } catch {
+            // Keep the nodes so the roots stay readable and a later flush can try again.
+            pending.withLock { pending in pending.merge(all) { current, _ in current } }
+            pendingByteCount.add(all.values.reduce(0) { $0 + $1.node.bytes.count }, ordering: .relaxed)
+            throw error
+        }
+        for (node, ref) in reachable { store.remember(node, key: ref.key) }
+    }
+
+    private func storeAll(_ reachable: [(TreeNode, ChunkRef)], chunks: ChunkStore, window: Int) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var inFlight = 0
+            for (node, ref) in reachable {
+                if inFlight == window {
+                    try await group.next()
+                    inFlight -= 1
+                }
+                group.addTask { try await chunks.put(node.bytes, as: ref, kind: .metadata) }
+                inFlight += 1
+            }
+            try await group.waitForAll()
+        }
+    }
+}
