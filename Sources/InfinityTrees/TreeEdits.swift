@@ -18,6 +18,13 @@ extension TreeWriter {
             if let value { stored = try await storedForm(of: value) }
             sorted.append(MapEdit(key: key, value: stored))
         }
+        return try await apply(storedEdits: sorted, to: root)
+    }
+
+    /// Applies edits whose values are already in their stored form, in any order (the last edit
+    /// of a key wins).
+    func apply(storedEdits sorted: [MapEdit], to root: TreeRoot) async throws -> TreeRoot {
+        var sorted = sorted
         // A stable sort keeps repeated keys in the order given, so the last one can win.
         sorted = sorted.enumerated().sorted { a, b in
             let order = TreeNode.compare(a.element.key[...], b.element.key[...])

@@ -74,6 +74,7 @@ extension NodeSource {
 public final class TreeStore: NodeSource, Sendable {
     public let chunks: ChunkStore
     private let cache: Mutex<NodeCache>
+    private let loads = Atomic<Int>(0)
 
     /// Values longer than this are stored as a blob of their own, not inside a leaf.
     public static let inlineValueLimit = 1024
@@ -88,6 +89,7 @@ public final class TreeStore: NodeSource, Sendable {
         let cacheKey = NodeCache.Key(pointer.key)
         if let node = cache.withLock({ $0.node(for: cacheKey) }) { return node }
         let ref = pointer.chunkRef
+        loads.add(1, ordering: .relaxed)
         let node = try TreeNode(decoding: try await chunks.get(ref), id: ref.id)
         cache.withLock { $0.insert(node, for: cacheKey) }
         return node
@@ -96,6 +98,9 @@ public final class TreeStore: NodeSource, Sendable {
     func remember(_ node: TreeNode, key: ChunkKey) {
         cache.withLock { $0.insert(node, for: NodeCache.Key(key)) }
     }
+
+    /// Nodes read from the chunk store so far (cache misses).
+    public var nodeLoads: Int { loads.load(ordering: .relaxed) }
 
     /// Bytes of decoded nodes in the cache now.
     public var cachedBytes: Int { cache.withLock { $0.bytes } }
