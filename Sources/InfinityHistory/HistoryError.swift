@@ -16,6 +16,9 @@ public struct HistoryError: Error, CustomStringConvertible, Sendable {
         public static let unsupportedFormat = Code(name: "unsupported format")
         /// A ref name, revision or option is not acceptable.
         public static let invalidArgument = Code(name: "invalid argument")
+        /// The refs database could not be opened, read or written (I/O, a lock held too long,
+        /// not a database); the cause says why.
+        public static let storage = Code(name: "storage")
     }
 
     public var code: Code
