@@ -58,7 +58,7 @@ let package = Package(
             name: "InfinityDB",
             dependencies: [
                 "InfinityHistory", "InfinityTrees", "InfinityChunks", "InfinityPacks", "InfinityBackends",
-                "InfinityCrypto",
+                "InfinityCrypto", "InfinitySQLite",
             ]
         ),
         .target(

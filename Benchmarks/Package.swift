@@ -10,7 +10,11 @@ let package = Package(
         .executableTarget(
             name: "IngestBenchmark",
             dependencies: [.product(name: "InfinityDB", package: "InfinityDB")]
-        )
+        ),
+        .executableTarget(
+            name: "IndexBenchmark",
+            dependencies: [.product(name: "InfinityDB", package: "InfinityDB")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

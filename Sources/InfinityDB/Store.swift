@@ -42,7 +42,9 @@ public final class Store: Sendable {
     public let identity: AgentIdentity
     /// The chunk layer: put and get chunks, streams and blobs.
     public let chunks: ChunkStore
-    private let keys: AgentKeys
+    /// Where refs, the reflog and the commit catalog live (a SQLite file).
+    public let historyPath: String
+    let keys: AgentKeys
     private let masterSecret: SecureBytes
     /// The key file this store was unlocked with; a passphrase change replaces it.
     private let keyFileName: Mutex<String>
@@ -51,9 +53,10 @@ public final class Store: Sendable {
 
     private init(
         location: String, backend: any Backend, configuration: StoreConfiguration, masterSecret: SecureBytes,
-        keys: AgentKeys, keyFileName: String, index: ChunkIndex
+        keys: AgentKeys, keyFileName: String, index: ChunkIndex, historyPath: String
     ) throws {
         self.location = location
+        self.historyPath = historyPath
         self.backend = backend
         self.configuration = configuration
         self.masterSecret = masterSecret
@@ -95,15 +98,15 @@ public final class Store: Sendable {
         }
         let backend = try LocalDirectoryBackend(root: path)
         return try await create(
-            backend: backend, indexPath: try localIndexPath(root: path), location: path, agentName: agentName,
-            passphrase: passphrase, options: options)
+            backend: backend, indexPath: try localIndexPath(root: path), historyPath: localHistoryPath(root: path),
+            location: path, agentName: agentName, passphrase: passphrase, options: options)
     }
 
     /// Creates a store in any backend, with its chunk index at `indexPath` (`":memory:"` for none
     /// on disk).
     public static func create(
-        backend: any Backend, indexPath: String, location: String, agentName: String, passphrase: SecureBytes,
-        options: StoreOptions = StoreOptions()
+        backend: any Backend, indexPath: String, historyPath: String? = nil, location: String, agentName: String,
+        passphrase: SecureBytes, options: StoreOptions = StoreOptions()
     ) async throws -> Store {
         guard try await backend.info(StoreConfiguration.objectName) == nil else {
             throw StoreError(.alreadyExists, "cannot create a store at \(location): it already holds a store")
@@ -129,7 +132,8 @@ public final class Store: Sendable {
         try await backend.put(StoreConfiguration.objectName, try configuration.encoded())
         return try Store(
             location: location, backend: backend, configuration: configuration, masterSecret: masterSecret,
-            keys: keys, keyFileName: keyFileName, index: ChunkIndex(path: indexPath))
+            keys: keys, keyFileName: keyFileName, index: ChunkIndex(path: indexPath),
+            historyPath: historyPath ?? Self.historyPath(besideIndex: indexPath))
     }
 
     /// Opens the store in a local directory.
@@ -147,13 +151,14 @@ public final class Store: Sendable {
             throw StoreError(.notAStore, "\(path) is not an InfinityDB store: it has no config object")
         }
         return try await open(
-            backend: backend, indexPath: try localIndexPath(root: path), location: path, passphrase: passphrase)
+            backend: backend, indexPath: try localIndexPath(root: path), historyPath: localHistoryPath(root: path),
+            location: path, passphrase: passphrase)
     }
 
     /// Opens a store in any backend. If the index is empty while the store holds packs (a new
     /// machine, or a deleted index), it is rebuilt from the packs first.
     public static func open(
-        backend: any Backend, indexPath: String, location: String, passphrase: SecureBytes
+        backend: any Backend, indexPath: String, historyPath: String? = nil, location: String, passphrase: SecureBytes
     ) async throws -> Store {
         let configBytes: [UInt8]
         do {
@@ -176,11 +181,24 @@ public final class Store: Sendable {
         }
         let store = try Store(
             location: location, backend: backend, configuration: configuration, masterSecret: masterSecret,
-            keys: keys, keyFileName: keyFileName, index: ChunkIndex(path: indexPath))
+            keys: keys, keyFileName: keyFileName, index: ChunkIndex(path: indexPath),
+            historyPath: historyPath ?? Self.historyPath(besideIndex: indexPath))
         // A writer may have stopped between storing a pack and indexing it, or the index may be
         // new (another machine, or deleted): the packs are the truth.
         _ = try await store.chunks.packs.indexMissingPacks()
         return store
+    }
+
+    /// Refs cannot be rebuilt from packs, so unlike the index they live in the store itself.
+    private static func localHistoryPath(root: String) -> String {
+        (root as NSString).appendingPathComponent("refs.sqlite")
+    }
+
+    /// Where history goes when only the index path is given: beside the index, or in memory
+    /// with an in-memory index.
+    static func historyPath(besideIndex indexPath: String) -> String {
+        guard indexPath != ":memory:" else { return ":memory:" }
+        return ((indexPath as NSString).deletingLastPathComponent as NSString).appendingPathComponent("refs.sqlite")
     }
 
     private static func localIndexPath(root: String) throws -> String {

@@ -15,7 +15,10 @@ extension TreeWriter {
                 throw TreeError(.invalidArgument, "a key of \(key.count) bytes is longer than the limit of \(Self.maximumKeyLength)")
             }
             var stored: [UInt8]? = nil
-            if let value { stored = try await storedForm(of: value) }
+            if let value {
+                // Most values are inline: no suspension point for them.
+                stored = value.count > TreeStore.inlineValueLimit ? try await storedForm(of: value) : TreeStore.inlineForm(of: value)
+            }
             sorted.append(MapEdit(key: key, value: stored))
         }
         return try await apply(storedEdits: sorted, to: root)
@@ -23,16 +26,26 @@ extension TreeWriter {
 
     /// Applies edits whose values are already in their stored form, in any order (the last edit
     /// of a key wins).
-    func apply(storedEdits sorted: [MapEdit], to root: TreeRoot) async throws -> TreeRoot {
-        var sorted = sorted
-        // A stable sort keeps repeated keys in the order given, so the last one can win.
-        sorted = sorted.enumerated().sorted { a, b in
-            let order = TreeNode.compare(a.element.key[...], b.element.key[...])
-            return order != 0 ? order < 0 : a.offset < b.offset
-        }.map(\.element)
+    func apply(storedEdits edits: [MapEdit], to root: TreeRoot) async throws -> TreeRoot {
+        // Sort positions by the keys' first 16 bytes as two integers (no reference counting, and
+        // decisive for most keys), then by the whole key, then by position so the last edit of a
+        // key comes last.
+        func word(_ key: [UInt8], _ offset: Int) -> UInt64 {
+            var value: UInt64 = 0
+            for index in offset..<(offset + 8) { value = value << 8 | UInt64(index < key.count ? key[index] : 0) }
+            return value
+        }
+        var order = edits.indices.map { (word(edits[$0].key, 0), word(edits[$0].key, 8), $0) }
+        order.sort { a, b in
+            if a.0 != b.0 { return a.0 < b.0 }
+            if a.1 != b.1 { return a.1 < b.1 }
+            let byKey = TreeNode.compare(edits[a.2].key[...], edits[b.2].key[...])
+            return byKey != 0 ? byKey < 0 : a.2 < b.2
+        }
         var unique: [MapEdit] = []
-        unique.reserveCapacity(sorted.count)
-        for edit in sorted {
+        unique.reserveCapacity(edits.count)
+        for (_, _, position) in order {
+            let edit = edits[position]
             if let last = unique.last, last.key == edit.key { unique[unique.count - 1] = edit } else { unique.append(edit) }
         }
         return try await apply(try await splices(for: unique, in: root), to: root)
@@ -68,12 +81,16 @@ extension TreeWriter {
             let exists = position < leaf.count && TreeNode.compare(leaf.key(at: position), key) == 0
             if exists, let value = edit.value, leaf.value(at: position).elementsEqual(value) { continue }
             if !exists && edit.value == nil { continue }
-            let inserts = edit.value.map { [TreeEntry(key: key, value: $0[...], subtreeCount: 1)] } ?? []
-            let start = path + [position]
-            if let last = splices.last, last.start == start {
-                splices[splices.count - 1].inserts += inserts
+            // Edits at one position (new keys between the same two old ones) share a splice.
+            if let last = splices.last, last.starts(atNode: path, index: position) {
+                if let value = edit.value {
+                    splices[splices.count - 1].inserts.append(TreeEntry(key: key, value: value[...], subtreeCount: 1))
+                }
                 splices[splices.count - 1].deleteCount += exists ? 1 : 0
             } else {
+                var start = path
+                start.append(position)
+                let inserts = edit.value.map { [TreeEntry(key: key, value: $0[...], subtreeCount: 1)] } ?? []
                 splices.append(Splice(start: start, deleteCount: exists ? 1 : 0, inserts: inserts))
             }
         }

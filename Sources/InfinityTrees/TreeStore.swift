@@ -99,6 +99,14 @@ public final class TreeStore: NodeSource, Sendable {
         cache.withLock { $0.insert(node, for: NodeCache.Key(key)) }
     }
 
+    /// The tree whose root node is the chunk `ref` (as a commit records its index): loads that
+    /// one node to learn the tree's kind, level and size.
+    public func treeRoot(at ref: ChunkRef) async throws -> TreeRoot {
+        let pointer = NodePointer(key: ref.key, length: ref.length, count: 0)
+        let node = try await self.node(pointer)
+        return TreeRoot(kind: node.kind, level: node.level, pointer: NodePointer(key: ref.key, length: ref.length, count: node.subtreeCount))
+    }
+
     /// Nodes read from the chunk store so far (cache misses).
     public var nodeLoads: Int { loads.load(ordering: .relaxed) }
 
@@ -112,7 +120,7 @@ public final class TreeStore: NodeSource, Sendable {
 
     /// The form a value takes in a leaf: inline, or a reference to a blob for long values.
     func storedForm(of value: [UInt8]) async throws -> [UInt8] {
-        guard value.count > Self.inlineValueLimit else { return [Self.inlineTag] + value }
+        guard value.count > Self.inlineValueLimit else { return Self.inlineForm(of: value) }
         var offset = 0
         let blob = try await chunks.putBlob { destination in
             let count = min(destination.count, value.count - offset)
@@ -127,6 +135,18 @@ public final class TreeStore: NodeSource, Sendable {
         bytes.append(contentsOf: blob.root.key.bytes)
         Varint.append(UInt64(blob.root.length), to: &bytes)
         return bytes
+    }
+
+    /// The stored form of a value short enough to stay inline.
+    @inline(__always)
+    static func inlineForm(of value: [UInt8]) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: value.count + 1) { buffer, count in
+            buffer[0] = inlineTag
+            value.withUnsafeBufferPointer { source in
+                if let base = source.baseAddress { (buffer.baseAddress! + 1).initialize(from: base, count: source.count) }
+            }
+            count = value.count + 1
+        }
     }
 
     /// The value a leaf's stored form stands for, reading its blob if it has one.
@@ -258,6 +278,12 @@ public final class TreeWriter: NodeSource, Sendable {
     public func emptyTree(_ kind: TreeKind) throws -> TreeRoot {
         let salt = SecureRandom.bytes(count: TreeNode.saltByteCount)
         return try emptyTree(kind, salt: salt[...])
+    }
+
+    /// An empty tree that shares `tree`'s salt (and so its node boundaries): the base for
+    /// merging two trees that were created apart.
+    public func emptyTree(sameSaltAs tree: TreeRoot) async throws -> TreeRoot {
+        try emptyTree(tree.kind, salt: try await rootNode(of: tree).salt)
     }
 
     /// An empty tree with a given salt: what deleting every entry of a tree leaves.

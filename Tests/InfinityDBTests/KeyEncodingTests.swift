@@ -1,19 +1,9 @@
 import Foundation
 import InfinityDB
+import InfinityTestSupport
 import Testing
 
-/// SplitMix64: a small seeded generator, so every random test sees the same values each run.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var mixed = state
-        mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
-        return mixed ^ (mixed >> 31)
-    }
-
+extension SeededGenerator {
     mutating func bytes(count: Int, from alphabet: [UInt8]? = nil) -> [UInt8] {
         (0..<count).map { _ in alphabet?.randomElement(using: &self) ?? UInt8.random(in: 0...255, using: &self) }
     }
@@ -33,7 +23,7 @@ func expectOrderPreserved<Key: IndexKey>(
     equal: (Key, Key) -> Bool,
     sourceLocation: SourceLocation = #_sourceLocation
 ) throws {
-    var random = SplitMix64(state: seed)
+    var random = SeededGenerator(seed: seed)
     let encoded = values.map(\.encodedKey)
     for (value, bytes) in zip(values, encoded) {
         let decoded = try Key(encodedKey: bytes)
@@ -89,7 +79,7 @@ func expectTruncationsThrow<Key: IndexKey>(_ key: Key, sourceLocation: SourceLoc
         var alphabet = ["", "a", "b", "z", "\0", "\u{1}", "\u{7F}", "\u{80}", "é", "Å", "\u{FFFF}", "😀",
                         "\u{10FFFF}", " ", "ß", "\u{E000}"]
         if !precomposedOnly { alphabet += ["e\u{301}", "\u{301}", "A\u{30A}", "\u{30A}"] }
-        var random = SplitMix64(state: seed)
+        var random = SeededGenerator(seed: seed)
         let strings = (0..<Self.sampleCount).map { _ in
             (0..<Int.random(in: 0...6, using: &random)).map { _ in alphabet.randomElement(using: &random) ?? "" }.joined()
         }
@@ -118,7 +108,7 @@ func expectTruncationsThrow<Key: IndexKey>(_ key: Key, sourceLocation: SourceLoc
     /// the encoding agrees with them, whatever the normalization.
     @Test func stringsAgreeWithSwiftWhereverItIsConsistent() {
         let values = randomStrings(seed: 7)
-        var random = SplitMix64(state: 8)
+        var random = SeededGenerator(seed: 8)
         var compared = 0
         for _ in 0..<(values.count * 4) {
             guard let a = values.randomElement(using: &random), let b = values.randomElement(using: &random) else { continue }
@@ -163,7 +153,7 @@ func expectTruncationsThrow<Key: IndexKey>(_ key: Key, sourceLocation: SourceLoc
     }
 
     @Test func byteStringsSortUnsigned() throws {
-        var random = SplitMix64(state: 3)
+        var random = SeededGenerator(seed: 3)
         let alphabet: [UInt8] = [0x00, 0x01, 0x02, 0x7F, 0x80, 0xFE, 0xFF]
         var arrays = (0..<Self.sampleCount).map { _ in
             random.bytes(count: Int.random(in: 0...6, using: &random), from: alphabet)
@@ -193,7 +183,7 @@ func expectTruncationsThrow<Key: IndexKey>(_ key: Key, sourceLocation: SourceLoc
     }
 
     private func checkIntegers<Integer: FixedWidthInteger & IndexKey>(_ type: Integer.Type, seed: UInt64) throws {
-        var random = SplitMix64(state: seed)
+        var random = SeededGenerator(seed: seed)
         var values = (0..<Self.sampleCount).map { index in
             // Half full range, half near zero where signs change.
             index.isMultiple(of: 2)
@@ -231,7 +221,7 @@ func expectTruncationsThrow<Key: IndexKey>(_ key: Key, sourceLocation: SourceLoc
     }
 
     @Test func uuidsSortAsFoundationComparesThem() throws {
-        var random = SplitMix64(state: 30)
+        var random = SeededGenerator(seed: 30)
         var values = (0..<Self.sampleCount).map { _ in
             let bytes = random.bytes(count: 16, from: [0x00, 0x01, 0x7F, 0x80, 0xFF])
             return UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
@@ -247,7 +237,7 @@ func expectTruncationsThrow<Key: IndexKey>(_ key: Key, sourceLocation: SourceLoc
     // MARK: Floating point
 
     @Test func doublesSortNumerically() throws {
-        var random = SplitMix64(state: 40)
+        var random = SeededGenerator(seed: 40)
         var values = (0..<Self.sampleCount).map { index -> Double in
             switch index % 3 {
             case 0: Double(bitPattern: random.next())  // every class: subnormals, infinities, NaNs
@@ -279,14 +269,14 @@ func expectTruncationsThrow<Key: IndexKey>(_ key: Key, sourceLocation: SourceLoc
     }
 
     @Test func floatsSortNumerically() throws {
-        var random = SplitMix64(state: 43)
+        var random = SeededGenerator(seed: 43)
         var values = (0..<Self.sampleCount).map { _ in Float(bitPattern: UInt32(truncatingIfNeeded: random.next())) }
         values = values.filter { !$0.isNaN } + [0, -0.0, .infinity, -.infinity, .leastNonzeroMagnitude]
         try expectOrderPreserved(values, seed: 44)
     }
 
     @Test func datesSortChronologically() throws {
-        var random = SplitMix64(state: 50)
+        var random = SeededGenerator(seed: 50)
         var values = (0..<Self.sampleCount).map { _ in
             Date(timeIntervalSince1970: Double.random(in: -1e10...1e10, using: &random))
         }
@@ -300,7 +290,7 @@ func expectTruncationsThrow<Key: IndexKey>(_ key: Key, sourceLocation: SourceLoc
     // MARK: Compound and raw-value keys
 
     @Test func compoundKeysSortByComponent() throws {
-        var random = SplitMix64(state: 60)
+        var random = SeededGenerator(seed: 60)
         let names = ["", "a", "ab", "abc", "a\0", "b", "é"]
         let values = (0..<Self.sampleCount).map { _ in
             CompoundKey<String, Int>(names.randomElement(using: &random) ?? "", Int.random(in: -3...3, using: &random))
@@ -327,7 +317,7 @@ func expectTruncationsThrow<Key: IndexKey>(_ key: Key, sourceLocation: SourceLoc
         #expect(shorter.encodedKey.starts(with: prefix.bytes))
         #expect(!withZero.encodedKey.starts(with: prefix.bytes))
 
-        var random = SplitMix64(state: 62)
+        var random = SeededGenerator(seed: 62)
         let values = (0..<Self.sampleCount).map { _ in
             CompoundKey<[UInt8], Int16, Bool>(
                 random.bytes(count: Int.random(in: 0...3, using: &random), from: [0, 1, 0xFF]),
@@ -378,7 +368,7 @@ func expectTruncationsThrow<Key: IndexKey>(_ key: Key, sourceLocation: SourceLoc
     // MARK: Garbage
 
     @Test func garbageNeverTrapsAndCanonicalTypesReencodeExactly() {
-        var random = SplitMix64(state: 70)
+        var random = SeededGenerator(seed: 70)
         for _ in 0..<Self.sampleCount {
             let garbage = random.bytes(count: Int.random(in: 0...24, using: &random), from: [0x00, 0x01, 0x61, 0x7F, 0x80, 0xC3, 0xFF])
             expectRejectedOrCanonical(garbage, as: Data.self)

@@ -3,6 +3,7 @@ import InfinityBackends
 import InfinityChunks
 import InfinityCrypto
 import InfinityPacks
+import InfinityTestSupport
 import Synchronization
 
 @testable import InfinityHistory
@@ -24,17 +25,6 @@ final class CountingBackend: Backend {
     func info(_ name: String) async throws -> ObjectInfo? { try await inner.info(name) }
     func list(prefix: String) async throws -> [ObjectInfo] { try await inner.list(prefix: prefix) }
     func delete(_ name: String) async throws { try await inner.delete(name) }
-}
-
-func makeChunkStore(backend: any Backend = MemoryBackend()) throws -> ChunkStore {
-    let packs = PackStore(
-        backend: backend, index: try ChunkIndex(path: ":memory:"), metadataKey: .random(count: 32), targetPackSize: 1 << 20)
-    return ChunkStore(
-        packs: packs, sealer: ChunkSealer(contentKey: .random(count: 32)),
-        dataChunker: Chunker(
-            parameters: try ChunkerParameters(minimumSize: 4096, averageSize: 16384, maximumSize: 65536), table: .unkeyed),
-        metadataChunker: Chunker(
-            parameters: try ChunkerParameters(minimumSize: 256, averageSize: 1024, maximumSize: 4096), table: .unkeyed))
 }
 
 func makeAgentKeys() throws -> AgentKeys {

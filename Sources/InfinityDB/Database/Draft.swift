@@ -1,0 +1,262 @@
+import InfinityChunks
+import InfinityHistory
+import InfinityTrees
+
+/// Edits on top of a branch's head, committed as one new commit.
+///
+/// Reads see the draft's own edits. Map edits are buffered and applied to the trees in sorted
+/// batches, so memory stays bounded however many are made; new tree nodes are stored only at
+/// commit (or when they outgrow a budget), and only those the final state still uses.
+///
+/// ```swift
+/// let draft = try await database.draft(on: "main")
+/// try await draft.set(book, for: book.id, in: Library.books)
+/// try await draft.append([book.id], to: Library.shelf)
+/// let snapshot = try await draft.commit(message: "Add a book")
+/// ```
+public actor Draft {
+    public nonisolated let database: Database
+    /// The branch a commit moves.
+    public nonisolated let branch: RefName
+    /// The state the edits apply to: the branch head when the draft began, or the draft's last commit.
+    public private(set) var base: Snapshot
+
+    private let writer: TreeWriter
+    /// Fields read or edited in this draft, in their working state.
+    private var working: [String: FieldState] = [:]
+    /// Map edits not yet applied to the working tree: encoded key → encoded value (nil removes).
+    private var pendingEdits: [String: [EncodedKey: [UInt8]?]] = [:]
+    /// Bytes of keys and values in `pendingEdits`.
+    private var pendingEditBytes = 0
+    private var changed: Set<String> = []
+
+    /// Bytes of map edits buffered before they are applied to the trees. Large batches make bulk
+    /// loads cheap (each batch of random keys rewrites most of a tree's leaves once), and bound
+    /// the memory a draft holds however many edits it takes.
+    static let editBatchBytes = 48 << 20
+    /// Bytes of new tree nodes kept in memory before the reachable ones are stored early.
+    static let pendingNodeBudget = 64 << 20
+
+    init(database: Database, branch: RefName, base: Snapshot) {
+        self.database = database
+        self.branch = branch
+        self.base = base
+        writer = TreeWriter(store: database.trees)
+    }
+
+    /// Whether the draft holds edits not yet committed.
+    public var hasChanges: Bool { !changed.isEmpty }
+
+    // MARK: Field state
+
+    private func state(of name: String) async throws -> FieldState? {
+        if let state = working[name] { return state }
+        let state = try await base.fieldState(name)
+        if let state { working[name] = state }
+        return state
+    }
+
+    private func mapRoot(_ name: String) async throws -> TreeRoot {
+        if let root = try FieldReads.mapRoot(try await state(of: name), field: name) { return root }
+        try validateFieldName(name)
+        let root = try writer.emptyTree(.map)
+        working[name] = .map(root)
+        return root
+    }
+
+    private func listRoot(_ name: String) async throws -> TreeRoot {
+        if let root = try FieldReads.listRoot(try await state(of: name), field: name) { return root }
+        try validateFieldName(name)
+        let root = try writer.emptyTree(.list)
+        working[name] = .list(root)
+        return root
+    }
+
+    private func validateFieldName(_ name: String) throws {
+        guard !name.isEmpty, name.utf8.count <= 256 else {
+            throw DatabaseError(.invalidArgument, "a field name must be 1 to 256 bytes long, not \"\(name)\"")
+        }
+    }
+
+    /// Applies a map field's buffered edits to its tree.
+    private func applyPendingEdits(_ name: String) async throws {
+        guard let edits = pendingEdits.removeValue(forKey: name), !edits.isEmpty else { return }
+        pendingEditBytes -= edits.reduce(0) { $0 + $1.key.bytes.count + ($1.value?.count ?? 0) }
+        let root = try await mapRoot(name)
+        working[name] = .map(try await writer.apply(edits.map { ($0.key.bytes, $0.value) }, to: root))
+        try await storeEarlyIfLarge()
+    }
+
+    private func storeEarlyIfLarge() async throws {
+        guard writer.pendingBytes > Self.pendingNodeBudget else { return }
+        try await writer.flush(keeping: working.values.compactMap(\.tree))
+    }
+
+    private func applyAllPendingEdits() async throws {
+        for name in Array(pendingEdits.keys) { try await applyPendingEdits(name) }
+    }
+
+    // MARK: Maps
+
+    /// Sets the value under `key`.
+    public func set<Key, Value>(_ value: Value, for key: Key, in field: VersionedMap<Key, Value>) async throws {
+        try await buffer(key.encodedKey, try field.values.encode(value), in: field.name)
+    }
+
+    /// Removes `key` (nothing happens if it is absent).
+    public func remove<Key, Value>(_ key: Key, from field: VersionedMap<Key, Value>) async throws {
+        try await buffer(key.encodedKey, nil, in: field.name)
+    }
+
+    private func buffer(_ key: [UInt8], _ value: [UInt8]?, in name: String) async throws {
+        _ = try await mapRoot(name)
+        guard key.count <= TreeWriter.maximumKeyLength else {
+            throw DatabaseError(.invalidArgument, "a key of field \"\(name)\" encodes to \(key.count) bytes, more than \(TreeWriter.maximumKeyLength)")
+        }
+        let previous = pendingEdits[name, default: [:]].updateValue(value, forKey: EncodedKey(bytes: key))
+        pendingEditBytes += key.count + (value?.count ?? 0) - (previous.map { key.count + ($0?.count ?? 0) } ?? 0)
+        changed.insert(name)
+        if pendingEditBytes >= Self.editBatchBytes { try await applyAllPendingEdits() }
+    }
+
+    /// The value under `key`, including this draft's edits.
+    public func get<Key, Value>(_ key: Key, in field: VersionedMap<Key, Value>) async throws -> Value? {
+        if let pending = pendingEdits[field.name]?[EncodedKey(bytes: key.encodedKey)] {
+            return try pending.map { try field.values.decode($0) }
+        }
+        return try await FieldReads.value(key, in: field, state: try await state(of: field.name), reader: writer.reader)
+    }
+
+    /// Number of entries, including this draft's edits.
+    public func count<Key, Value>(of field: VersionedMap<Key, Value>) async throws -> Int {
+        try await applyPendingEdits(field.name)
+        return try FieldReads.mapRoot(try await state(of: field.name), field: field.name)?.count ?? 0
+    }
+
+    /// Entries in key order, including this draft's edits.
+    public func entries<Key, Value>(
+        in field: VersionedMap<Key, Value>, from start: Key? = nil, before end: Key? = nil, limit: Int = .max
+    ) async throws -> [(key: Key, value: Value)] {
+        try await applyPendingEdits(field.name)
+        var entries: [(key: Key, value: Value)] = []
+        try await FieldReads.entries(
+            in: field, state: try await state(of: field.name), reader: writer.reader, from: start, before: end, limit: limit
+        ) { key, value in
+            entries.append((key, value))
+            return true
+        }
+        return entries
+    }
+
+    // MARK: Lists
+
+    /// Replaces the elements in `range` with `elements`.
+    public func replace<Element>(_ range: Range<Int>, with elements: [Element], in field: List<Element>) async throws {
+        let root = try await listRoot(field.name)
+        guard range.lowerBound >= 0, range.upperBound <= root.count else {
+            throw DatabaseError(.invalidArgument, "range \(range) is outside list \"\(field.name)\" of \(root.count) elements")
+        }
+        let encoded = try elements.map { try field.elements.encode($0) }
+        working[field.name] = .list(try await writer.replaceSubrange(range, with: encoded, in: root))
+        changed.insert(field.name)
+        try await storeEarlyIfLarge()
+    }
+
+    /// Appends elements at the end.
+    public func append<Element>(_ elements: [Element], to field: List<Element>) async throws {
+        let count = try await listRoot(field.name).count
+        try await replace(count..<count, with: elements, in: field)
+    }
+
+    /// Inserts elements before `position`.
+    public func insert<Element>(_ elements: [Element], at position: Int, in field: List<Element>) async throws {
+        try await replace(position..<position, with: elements, in: field)
+    }
+
+    /// Removes the elements in `range`.
+    public func remove<Element>(_ range: Range<Int>, from field: List<Element>) async throws {
+        try await replace(range, with: [], in: field)
+    }
+
+    /// Number of elements, including this draft's edits.
+    public func count<Element>(of field: List<Element>) async throws -> Int {
+        try FieldReads.listRoot(try await state(of: field.name), field: field.name)?.count ?? 0
+    }
+
+    /// The elements in `range` (all by default), including this draft's edits.
+    public func elements<Element>(of field: List<Element>, in range: Range<Int>? = nil) async throws -> [Element] {
+        try await FieldReads.elements(of: field, state: try await state(of: field.name), reader: writer.reader, range: range)
+    }
+
+    // MARK: Serialized values
+
+    /// Sets the value.
+    public func set<Value>(_ value: Value, in field: Serialized<Value>) async throws {
+        if let state = try await state(of: field.name) { try requireKind(.serialized, of: state, field: field.name) }
+        try validateFieldName(field.name)
+        working[field.name] = .serialized(try field.values.encode(value))
+        changed.insert(field.name)
+    }
+
+    /// The value, including this draft's edit.
+    public func get<Value>(_ field: Serialized<Value>) async throws -> Value? {
+        try FieldReads.serialized(field, state: try await state(of: field.name))
+    }
+
+    // MARK: Committing
+
+    /// What to do when the branch moved since the draft's base (another writer committed).
+    public enum BranchMovedHandling: Sendable {
+        /// Throw ``DatabaseError/Code/branchMoved``; the draft's commit is kept, unreferenced by
+        /// the branch, and the error names it so it can be merged.
+        case fail
+        /// Merge the draft's commit with the branch's new head under a policy.
+        case merge(MergePolicy)
+    }
+
+    /// Writes the draft as a commit on ``branch`` and moves the branch to it, atomically: the
+    /// branch moves only if it still points where the draft began (compare-and-swap), so two
+    /// writers never lose each other's commits. Returns the new state; the draft continues from it.
+    @discardableResult
+    public func commit(message: String, ifBranchMoved: BranchMovedHandling = .fail) async throws -> Snapshot {
+        try await applyAllPendingEdits()
+        let indexBase = try base.index ?? writer.emptyTree(.map)
+        var indexEdits: [(key: [UInt8], value: [UInt8]?)] = []
+        for name in changed.sorted() {
+            guard let state = working[name] else { continue }
+            indexEdits.append((Array(name.utf8), state.encoded))
+        }
+        let index = try await writer.apply(indexEdits, to: indexBase)
+        try await writer.flush(keeping: [index] + working.values.compactMap(\.tree))
+        let parents = base.commit.map { [$0.ref] } ?? []
+        let committed = try await database.writeCommit(parents: parents, index: index, message: message)
+        do {
+            try database.moveBranch(branch, to: committed.ref, from: base.commit?.ref, message: "commit: \(message)")
+            base = Snapshot(database: database, commit: committed, index: index)
+        } catch let error as HistoryError where error.code == .conflict {
+            guard case .merge(let policy) = ifBranchMoved else {
+                throw DatabaseError(
+                    .branchMoved,
+                    "branch \(branch.shortName) moved while this draft was open; the draft is saved as commit \(committed.ref.id.shortDescription), which can be merged into it",
+                    cause: error)
+            }
+            let outcome = try await database.merge(committed.ref, into: branch, policy: policy, message: "Merge concurrent commit into \(branch.shortName)")
+            base = outcome.snapshot
+        }
+        working = [:]
+        pendingEdits = [:]
+        pendingEditBytes = 0
+        changed = []
+        return base
+    }
+}
+
+/// An encoded key as a dictionary key, hashed in one pass over its bytes (an array of bytes
+/// would be hashed byte by byte).
+struct EncodedKey: Hashable, Sendable {
+    let bytes: [UInt8]
+
+    func hash(into hasher: inout Hasher) {
+        bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+    }
+}

@@ -1,0 +1,197 @@
+import Foundation
+import InfinityDB
+import InfinityTestSupport
+import Testing
+
+struct Book: Codable, Sendable, Hashable {
+    var title: String
+    var pages: Int
+}
+
+struct Settings: Codable, Sendable, Hashable {
+    var theme: String
+}
+
+enum Library {
+    static let books = VersionedMap<String, Book>("books")
+    static let shelf = List<String>("shelf")
+    static let settings = Serialized<Settings>("settings")
+    static let counts = VersionedMap<CompoundKey<String, Int>, Int>("counts")
+}
+
+/// A database over a store in memory (backend, chunk index and refs).
+func makeDatabase() async throws -> Database {
+    let store = try await Store.create(
+        backend: MemoryBackend(), indexPath: ":memory:", location: "memory", agentName: "tester",
+        passphrase: passphrase, options: fastOptions())
+    return try store.database()
+}
+
+@Suite struct DatabaseTests {
+    @Test func commitReopenAndRead() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory + "/store"
+            do {
+                let database = try await Store.create(at: path, agentName: "alice", passphrase: passphrase, options: fastOptions()).database()
+                #expect(try await database.snapshot().get("dune", in: Library.books) == nil, "an unborn branch reads as empty")
+                let draft = try await database.draft()
+                try await draft.set(Book(title: "Dune", pages: 412), for: "dune", in: Library.books)
+                try await draft.set(Book(title: "Emma", pages: 474), for: "emma", in: Library.books)
+                try await draft.append(["dune", "emma"], to: Library.shelf)
+                try await draft.set(Settings(theme: "dark"), in: Library.settings)
+                try await draft.set(3, for: CompoundKey("dune", 2024), in: Library.counts)
+                #expect(try await draft.get("dune", in: Library.books)?.pages == 412, "a draft reads its own edits")
+                try await draft.commit(message: "First books")
+            }
+            let database = try await Store.open(at: path, passphrase: passphrase).database()
+            let snapshot = try await database.snapshot()
+            #expect(try await snapshot.get("dune", in: Library.books) == Book(title: "Dune", pages: 412))
+            #expect(try await snapshot.count(of: Library.books) == 2)
+            #expect(try await snapshot.entries(in: Library.books).map(\.key) == ["dune", "emma"])
+            #expect(try await snapshot.elements(of: Library.shelf) == ["dune", "emma"])
+            #expect(try await snapshot.get(Library.settings) == Settings(theme: "dark"))
+            #expect(try await snapshot.get(CompoundKey("dune", 2024), in: Library.counts) == 3)
+            #expect(try await snapshot.fieldNames() == ["books", "counts", "settings", "shelf"])
+            let log = try await database.log()
+            #expect(log.count == 1)
+            #expect(log.first?.commit.message == "First books")
+            #expect(log.first?.commit.author.name == "alice")
+            #expect(try database.branches().map(\.name) == ["main"])
+        }
+    }
+
+    @Test func timeTravelByRevision() async throws {
+        let database = try await makeDatabase()
+        let draft = try await database.draft()
+        var commits: [ChunkRef] = []
+        for number in 1...5 {
+            try await draft.set(Book(title: "v\(number)", pages: number), for: "book", in: Library.books)
+            commits.append(try await draft.commit(message: "version \(number)").commit!.ref)
+        }
+        #expect(try await database.snapshot("main~2").get("book", in: Library.books)?.pages == 3)
+        #expect(try await database.snapshot("HEAD^").get("book", in: Library.books)?.pages == 4)
+        #expect(try await database.snapshot("main@{1}").get("book", in: Library.books)?.pages == 4)
+        let prefix = String(commits[0].id.description.prefix(10))
+        #expect(try await database.snapshot(prefix).get("book", in: Library.books)?.pages == 1)
+        try await database.createTag("v2", at: "main~3")
+        #expect(try await database.snapshot("v2").get("book", in: Library.books)?.pages == 2)
+        // State as of a moment: what the branch pointed to then, by its reflog.
+        try await Task.sleep(for: .milliseconds(1100))
+        let moment = ISO8601DateFormatter().string(from: Date())
+        try await Task.sleep(for: .milliseconds(1100))
+        try await draft.set(Book(title: "v6", pages: 6), for: "book", in: Library.books)
+        try await draft.commit(message: "version 6")
+        #expect(try await database.snapshot("main@{\(moment)}").get("book", in: Library.books)?.pages == 5)
+        #expect(try await database.snapshot("main").get("book", in: Library.books)?.pages == 6)
+        await #expect(throws: HistoryError.self) { _ = try await database.snapshot("main~9") }
+        await #expect(throws: HistoryError.self) { _ = try await database.snapshot("nosuchbranch") }
+    }
+
+    @Test func forkDiffAndMerge() async throws {
+        let database = try await makeDatabase()
+        let main = try await database.draft()
+        for number in 0..<500 { try await main.set(Book(title: "b\(number)", pages: number), for: "b\(number)", in: Library.books) }
+        try await main.append(["b1", "b2", "b3"], to: Library.shelf)
+        let base = try await main.commit(message: "base")
+
+        try await database.createBranch("feature")
+        let feature = try await database.draft(on: "feature")
+        try await feature.set(Book(title: "new", pages: 1), for: "new", in: Library.books)
+        try await feature.remove("b7", from: Library.books)
+        try await feature.set(Book(title: "theirs", pages: 9), for: "b9", in: Library.books)
+        try await feature.append(["new"], to: Library.shelf)
+        let featureHead = try await feature.commit(message: "feature work")
+
+        try await main.set(Book(title: "ours", pages: 9), for: "b9", in: Library.books)
+        try await main.insert(["b0"], at: 0, in: Library.shelf)
+        try await main.set(Settings(theme: "light"), in: Library.settings)
+        try await main.commit(message: "main work")
+
+        let changes = try await featureHead.changes(in: Library.books, since: base)
+        #expect(changes.count == 3)
+        let shelfChanges = try await featureHead.changes(in: Library.shelf, since: base)
+        #expect(shelfChanges.map(\.inserted) == [["new"]])
+
+        await #expect(throws: DatabaseError.self, "b9 changed on both sides") {
+            try await database.merge("feature", into: "main", policy: .fail)
+        }
+        let outcome = try await database.merge(
+            "feature", into: "main",
+            policy: MergePolicy.fail.resolving(Library.books) { _, _, ours, theirs in
+                Book(title: "\(ours!.title)+\(theirs!.title)", pages: 99)
+            })
+        guard case .merged(let merged) = outcome else {
+            Issue.record("expected a merge commit, got \(outcome)")
+            return
+        }
+        #expect(merged.commit?.commit.parents.count == 2)
+        #expect(try await merged.get("b9", in: Library.books) == Book(title: "ours+theirs", pages: 99))
+        #expect(try await merged.get("new", in: Library.books) != nil)
+        #expect(try await merged.get("b7", in: Library.books) == nil)
+        #expect(try await merged.elements(of: Library.shelf) == ["b0", "b1", "b2", "b3", "new"])
+        #expect(try await merged.get(Library.settings) == Settings(theme: "light"))
+
+        // The feature branch can now take main by fast-forward.
+        guard case .fastForwarded = try await database.merge("main", into: "feature") else {
+            Issue.record("expected a fast-forward")
+            return
+        }
+        guard case .upToDate = try await database.merge("feature", into: "main") else {
+            Issue.record("expected up to date")
+            return
+        }
+    }
+
+    @Test func racingWritersNeverLoseACommit() async throws {
+        let database = try await makeDatabase()
+        let first = try await database.draft()
+        try await first.set(Book(title: "seed", pages: 0), for: "seed", in: Library.books)
+        try await first.commit(message: "seed")
+
+        let a = try await database.draft()
+        let b = try await database.draft()
+        try await a.set(Book(title: "a", pages: 1), for: "a", in: Library.books)
+        try await b.set(Book(title: "b", pages: 2), for: "b", in: Library.books)
+        try await a.commit(message: "a")
+        await #expect(throws: DatabaseError.self) { try await b.commit(message: "b") }
+        let c = try await database.draft()
+        try await c.set(Book(title: "c", pages: 3), for: "c", in: Library.books)
+        try await a.set(Book(title: "a2", pages: 1), for: "a2", in: Library.books)
+        try await a.commit(message: "a2")
+        try await c.commit(message: "c", ifBranchMoved: .merge(.ours))
+        let head = try await database.snapshot()
+        for key in ["seed", "a", "a2", "c"] { #expect(try await head.get(key, in: Library.books) != nil, "\(key)") }
+
+        // Many tasks at once, each merging when it loses the race.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for writer in 0..<8 {
+                group.addTask {
+                    let draft = try await database.draft()
+                    try await draft.set(Book(title: "w\(writer)", pages: writer), for: "w\(writer)", in: Library.books)
+                    try await draft.commit(message: "writer \(writer)", ifBranchMoved: .merge(.ours))
+                }
+            }
+            try await group.waitForAll()
+        }
+        let final = try await database.snapshot()
+        for writer in 0..<8 { #expect(try await final.get("w\(writer)", in: Library.books)?.pages == writer) }
+    }
+
+    @Test func largeValuesAreStoredOutOfLine() async throws {
+        let database = try await makeDatabase()
+        let draft = try await database.draft()
+        let long = String(repeating: "a long chapter ", count: 20_000)
+        try await draft.set(Book(title: long, pages: 1), for: "long", in: Library.books)
+        let snapshot = try await draft.commit(message: "long")
+        #expect(try await snapshot.get("long", in: Library.books)?.title == long)
+    }
+
+    @Test func kindMismatchIsAClearError() async throws {
+        let database = try await makeDatabase()
+        let draft = try await database.draft()
+        try await draft.append(["x"], to: Library.shelf)
+        let snapshot = try await draft.commit(message: "shelf")
+        let wrong = VersionedMap<String, String>("shelf")
+        await #expect(throws: DatabaseError.self) { _ = try await snapshot.get("x", in: wrong) }
+    }
+}
