@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Quick start: installs the build dependencies, builds `infinity` (release), creates a local store
 # and stores, reads back and verifies a directory tree packed as one stream; then stores it again
-# to show deduplication, and prints the store's statistics.
+# to show deduplication, and prints the store's statistics. Last, it runs the library guide
+# (Snippets/LibraryGuide.swift): versioned app state committed, time-travelled, forked, diffed
+# and merged in a local store.
 #
 #   Scripts/quickstart.sh [DIRECTORY TO STORE (default: /usr/share/doc)]
 set -euo pipefail
@@ -26,3 +28,5 @@ echo "== the same data again: nothing new is stored"
 time "$infinity" blob put "$demo/source.tar" > /dev/null
 "$infinity" stats
 echo "The store is in $INFINITY_STORE (passphrase: \"$INFINITY_PASSPHRASE\")."
+echo "== versioned app state: the library guide (Snippets/LibraryGuide.swift, Docs/LIBRARY.md)"
+swift run -c release LibraryGuide

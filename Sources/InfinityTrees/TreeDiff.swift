@@ -39,7 +39,8 @@ struct StoredMapChange {
 private struct DiffWalker {
     enum Head {
         case end
-        case subtree(level: Int, pointer: NodePointer)
+        /// A subtree, named by its chunk key (read in place: equal keys, equal subtrees).
+        case subtree(level: Int, key: ArraySlice<UInt8>)
         case entry(key: ArraySlice<UInt8>, value: ArraySlice<UInt8>)
     }
 
@@ -57,13 +58,13 @@ private struct DiffWalker {
         while let top = stack.last, top.index >= top.node.count { stack.removeLast() }
         guard let (node, index) = stack.last else { return .end }
         if node.isLeaf { return .entry(key: node.key(at: index), value: node.value(at: index)) }
-        return .subtree(level: node.level - 1, pointer: node.pointer(at: index))
+        return .subtree(level: node.level - 1, key: node.childKeyBytes(at: index))
     }
 
     /// Passes the head item (a whole subtree, or one entry).
     mutating func skip() {
         let (node, index) = stack[stack.count - 1]
-        position += node.isLeaf ? 1 : Int(node.pointer(at: index).count)
+        position += node.isLeaf ? 1 : Int(node.childCount(at: index))
         stack[stack.count - 1].index += 1
     }
 
@@ -105,8 +106,8 @@ extension TreeReader {
             switch (a.head(), b.head()) {
             case (.end, .end):
                 return
-            case let (.subtree(levelA, pointerA), .subtree(levelB, pointerB)):
-                if pointerA.key == pointerB.key {
+            case let (.subtree(levelA, keyA), .subtree(levelB, keyB)):
+                if TreeNode.compare(keyA, keyB) == 0 {
                     a.skip()
                     b.skip()
                 } else if levelA > levelB {
@@ -179,8 +180,8 @@ extension TreeReader {
             case (.end, .end):
                 try closeRegion()
                 return
-            case let (.subtree(levelA, pointerA), .subtree(levelB, pointerB)):
-                if pointerA.key == pointerB.key {
+            case let (.subtree(levelA, keyA), .subtree(levelB, keyB)):
+                if TreeNode.compare(keyA, keyB) == 0 {
                     try closeRegion()
                     a.skip()
                     b.skip()
@@ -237,7 +238,7 @@ struct StoredListHunk {
 enum ListMatcher {
     /// Above this many edit steps the runs are reported as one replacement, so a list rewritten
     /// wholesale costs linear time rather than quadratic.
-    static let maximumEditDistance = 4096
+    static let maximumEditDistance = 1024
 
     static func hunks(
         _ old: [ArraySlice<UInt8>], _ new: [ArraySlice<UInt8>], oldStart: Int, newStart: Int,
@@ -275,6 +276,8 @@ enum ListMatcher {
     private static func matchingPairs(_ a: [ArraySlice<UInt8>], _ b: [ArraySlice<UInt8>]) -> [(Int, Int)]? {
         let n = a.count
         let m = b.count
+        // The edit distance is at least the difference in length.
+        guard abs(n - m) <= maximumEditDistance else { return nil }
         let maximum = min(n + m, maximumEditDistance)
         let offset = maximum + 1
         var frontier = [Int](repeating: 0, count: 2 * maximum + 3)

@@ -21,6 +21,10 @@ public struct NodePointer: Hashable, Sendable {
     /// Leaf entries in the subtree.
     public let count: UInt64
 
+    /// More entries than any tree holds (2^48), and far below `Int.max`, so counts from storage
+    /// can be used as `Int` without trapping.
+    static let maximumCount: UInt64 = 1 << 48
+
     public init(key: ChunkKey, length: Int, count: UInt64) {
         self.key = key
         self.length = length
@@ -39,7 +43,7 @@ public struct NodePointer: Hashable, Sendable {
     static func read(from reader: inout ByteReader) -> NodePointer? {
         guard let keyBytes = reader.readBytes(ChunkKey.byteCount), let key = ChunkKey(bytes: Array(keyBytes)),
             let length = reader.readLength(limit: ChunkStore.maximumChunkSize),
-            let count = reader.readVarint()
+            let count = reader.readVarint(), count <= maximumCount
         else { return nil }
         return NodePointer(key: key, length: length, count: count)
     }
@@ -129,7 +133,7 @@ final class TreeNode: Sendable {
                 guard let pointer = NodePointer.read(from: &valueReader), valueReader.offset == keyStart + keyLength + valueLength
                 else { throw malformed("child pointer \(index) is malformed") }
                 let (sum, overflow) = subtreeCount.addingReportingOverflow(pointer.count)
-                guard !overflow else { throw malformed("impossible subtree size") }
+                guard !overflow, sum <= NodePointer.maximumCount else { throw malformed("impossible subtree size") }
                 subtreeCount = sum
             }
         }
@@ -179,8 +183,28 @@ final class TreeNode: Sendable {
         return NodePointer.read(from: &reader)!
     }
 
+    /// The cache key of child `index` of an internal node, read in place (no allocation).
+    @inline(__always)
+    func childCacheKey(at index: Int) -> NodeCache.Key {
+        bytes.withUnsafeBytes { NodeCache.Key(raw: UnsafeRawBufferPointer(rebasing: $0[Int(valueStarts[index])...])) }
+    }
+
+    /// The chunk key bytes of child `index` of an internal node.
+    @inline(__always)
+    func childKeyBytes(at index: Int) -> ArraySlice<UInt8> {
+        let start = Int(valueStarts[index])
+        return bytes[start..<(start + ChunkKey.byteCount)]
+    }
+
+    /// The leaf entries beneath child `index` of an internal node, read in place.
+    func childCount(at index: Int) -> UInt64 {
+        var reader = ByteReader(bytes, offset: Int(valueStarts[index]) + ChunkKey.byteCount)
+        _ = reader.readVarint()
+        return reader.readVarint() ?? 0
+    }
+
     func entry(at index: Int) -> TreeEntry {
-        TreeEntry(key: key(at: index), value: value(at: index), subtreeCount: isLeaf ? 1 : pointer(at: index).count)
+        TreeEntry(key: key(at: index), value: value(at: index), subtreeCount: isLeaf ? 1 : childCount(at: index))
     }
 
     /// The first entry whose key is at least `key` (for internal nodes: the child that holds or
@@ -200,7 +224,7 @@ final class TreeNode: Sendable {
     func childIndex(forPosition position: inout UInt64) -> Int {
         var index = 0
         while index < count - 1 {
-            let childCount = pointer(at: index).count
+            let childCount = childCount(at: index)
             if position < childCount { break }
             position -= childCount
             index += 1

@@ -44,26 +44,33 @@ public struct TreeRoot: Hashable, Sendable {
 /// Where nodes come from: the store (through its cache), or a writer's nodes not yet stored.
 protocol NodeSource: Sendable {
     func node(_ pointer: NodePointer) async throws -> TreeNode
+    /// The node if it is in memory already (the hot path of every read: no allocation).
+    func cachedNode(_ key: NodeCache.Key) -> TreeNode?
 }
 
 extension NodeSource {
     /// The root node of a tree, checked against what the root reference says.
     func rootNode(of root: TreeRoot) async throws -> TreeNode {
         let node = try await node(root.pointer)
-        guard node.level == root.level, node.kind == root.kind else {
-            throw TreeError(.malformedNode, "tree root \(root.pointer.key.chunkID.shortDescription) is a level \(node.level) \(node.kind) node, its reference says level \(root.level) \(root.kind)")
+        guard node.level == root.level, node.kind == root.kind, node.subtreeCount == root.pointer.count else {
+            throw TreeError(.malformedNode, "tree root \(root.pointer.key.chunkID.shortDescription) is a level \(node.level) \(node.kind) node of \(node.subtreeCount) entries, its reference says level \(root.level) \(root.kind) of \(root.pointer.count)")
         }
         return node
     }
 
     /// Child `index` of an internal node, checked to belong to the same tree one level down.
     func child(of parent: TreeNode, at index: Int) async throws -> TreeNode {
-        let pointer = parent.pointer(at: index)
-        let child = try await node(pointer)
+        let child: TreeNode
+        if let cached = cachedNode(parent.childCacheKey(at: index)) {
+            child = cached
+        } else {
+            child = try await node(parent.pointer(at: index))
+        }
         guard child.level == parent.level - 1, child.kind == parent.kind, child.salt == parent.salt,
-            child.subtreeCount == pointer.count
+            child.subtreeCount == parent.childCount(at: index)
         else {
-            throw TreeError(.malformedNode, "tree node \(pointer.key.chunkID.shortDescription) does not fit under its parent (level, kind, salt or size differ)")
+            let id = parent.pointer(at: index).key.chunkID
+            throw TreeError(.malformedNode, "tree node \(id.shortDescription) does not fit under its parent (level, kind, salt or size differ)")
         }
         return child
     }
@@ -93,6 +100,10 @@ public final class TreeStore: NodeSource, Sendable {
         let node = try TreeNode(decoding: try await chunks.get(ref), id: ref.id)
         cache.withLock { $0.insert(node, for: cacheKey) }
         return node
+    }
+
+    func cachedNode(_ key: NodeCache.Key) -> TreeNode? {
+        cache.withLock { $0.node(for: key) }
     }
 
     func remember(_ node: TreeNode, key: ChunkKey) {
@@ -161,8 +172,12 @@ public final class TreeStore: NodeSource, Sendable {
         else { throw TreeError(.malformedNode, "a stored value has an unknown form (tag \(tag))") }
         let blob = BlobRef(root: ChunkRef(id: key.chunkID, key: key, length: rootLength), depth: Int(depth), length: length)
         var value: [UInt8] = []
-        value.reserveCapacity(length)
+        // The length is only a claim until the chunks are read: never reserve on its word alone.
+        value.reserveCapacity(min(length, 1 << 20))
         try await chunks.getBlob(blob) { value += $0 }
+        guard value.count == length else {
+            throw TreeError(.malformedNode, "a stored value claims \(length) bytes but its blob holds \(value.count)")
+        }
         return value
     }
 }
@@ -174,10 +189,15 @@ struct NodeCache {
     struct Key: Hashable {
         let w0, w1, w2, w3: UInt64
         init(_ key: ChunkKey) {
-            (w0, w1, w2, w3) = key.bytes.withUnsafeBytes { raw in
-                (raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self), raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
-                 raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self), raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
-            }
+            self = key.bytes.withUnsafeBytes { Key(raw: $0) }
+        }
+
+        /// From the first 32 bytes of `raw`.
+        @inline(__always)
+        init(raw: UnsafeRawBufferPointer) {
+            (w0, w1, w2, w3) = (
+                raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self), raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
+                raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self), raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
         }
     }
 
@@ -263,6 +283,11 @@ public final class TreeWriter: NodeSource, Sendable {
     func node(_ pointer: NodePointer) async throws -> TreeNode {
         if let entry = pending.withLock({ $0[NodeCache.Key(pointer.key)] }) { return entry.node }
         return try await store.node(pointer)
+    }
+
+    func cachedNode(_ key: NodeCache.Key) -> TreeNode? {
+        if let entry = pending.withLock({ $0[key] }) { return entry.node }
+        return store.cachedNode(key)
     }
 
     /// Takes a finished node's plaintext: its reference now, its storage at the next flush.

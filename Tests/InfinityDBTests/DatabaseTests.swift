@@ -195,3 +195,50 @@ func makeDatabase() async throws -> Database {
         await #expect(throws: DatabaseError.self) { _ = try await snapshot.get("x", in: wrong) }
     }
 }
+
+@Suite struct LazyReadTests {
+    @Test func openingACommitLoadsOnlyItsRootAndAPointReadOnlyItsPath() async throws {
+        let store = try await Store.create(
+            backend: MemoryBackend(), indexPath: ":memory:", location: "memory", agentName: "tester",
+            passphrase: passphrase, options: fastOptions())
+        let database = try store.database()
+        let draft = try await database.draft()
+        for number in 0..<20_000 { try await draft.set(Book(title: "b\(number)", pages: number), for: "b\(number)", in: Library.books) }
+        let head = try await draft.commit(message: "many books").commit!.ref
+
+        // A second Database over the same store starts with cold caches.
+        let cold = try Database(store: store)
+        let snapshot = try await cold.snapshot(commit: head)
+        #expect(cold.trees.nodeLoads == 1, "opening loads the index root and nothing else")
+        #expect(try await snapshot.get("b12345", in: Library.books)?.pages == 12345)
+        let afterRead = cold.trees.nodeLoads
+        let height = try await snapshot.fieldHeight(Library.books)
+        #expect(afterRead - 1 <= height + 2, "one node per level of the index and the field: \(afterRead - 1) loads")
+        #expect(height >= 1)
+    }
+}
+
+@Suite struct DraftConcurrencyTests {
+    @Test func manyTasksEditingOneDraftLoseNothing() async throws {
+        let database = try await makeDatabase()
+        let draft = try await database.draft()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for task in 0..<16 {
+                group.addTask {
+                    for number in 0..<25 {
+                        try await draft.append(["t\(task)-\(number)"], to: Library.shelf)
+                        try await draft.set(Book(title: "t\(task)", pages: number), for: "t\(task)-\(number)", in: Library.books)
+                    }
+                    if task % 4 == 0 { try await draft.commit(message: "from task \(task)") }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let snapshot = try await draft.commit(message: "the rest")
+        #expect(try await snapshot.count(of: Library.shelf) == 400)
+        #expect(try await snapshot.count(of: Library.books) == 400)
+        #expect(Set(try await snapshot.elements(of: Library.shelf)).count == 400)
+        let reopened = try await database.snapshot()
+        #expect(try await reopened.entries(in: Library.books).count == 400, "every node the commits need was stored")
+    }
+}

@@ -202,3 +202,33 @@ func expectMatches(_ root: TreeRoot, _ model: [[UInt8]: [UInt8]], _ reader: Tree
         }
     }
 }
+
+@Suite struct HostileTreeTests {
+    @Test func impossibleCountsAreRefusedNotTrapped() async throws {
+        let writer = TreeWriter(store: TreeStore(chunks: try makeChunkStore()))
+        let root = try await writer.apply([(key(1), [1])], to: try writer.emptyTree(.map))
+        // A reference claiming more entries than the node holds, and one beyond any tree.
+        let lying = TreeRoot(kind: .map, level: 0, pointer: NodePointer(key: root.pointer.key, length: root.pointer.length, count: 7))
+        await #expect(throws: TreeError.self) { _ = try await writer.reader.value(forKey: key(1), in: lying) }
+        var encoded = root.encoded
+        encoded.removeLast()
+        encoded += [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]
+        #expect(throws: TreeError.self) { _ = try TreeRoot(encoded: encoded, context: "a test field") }
+    }
+
+    @Test func everyTruncationAndFlipOfANodeIsRefusedOrHarmless() async throws {
+        let writer = TreeWriter(store: TreeStore(chunks: try makeChunkStore()), parameters: smallNodes)
+        let root = try await writer.apply((0..<200).map { (key($0), [UInt8]("v\($0)".utf8)) }, to: try writer.emptyTree(.map))
+        let node = try await writer.rootNode(of: root)
+        let id = root.pointer.chunkRef.id
+        for length in 0..<node.bytes.count {
+            #expect(throws: TreeError.self) { _ = try TreeNode(decoding: Array(node.bytes.prefix(length)), id: id) }
+        }
+        var random = SeededGenerator(seed: 5)
+        for _ in 0..<2000 {
+            var bytes = node.bytes
+            bytes[Int.random(in: 0..<bytes.count, using: &random)] ^= UInt8.random(in: 1...255, using: &random)
+            _ = try? TreeNode(decoding: bytes, id: id)  // must not trap, whatever it decides
+        }
+    }
+}

@@ -90,10 +90,10 @@ public final class Database: Sendable {
         return name
     }
 
-    /// Stores a commit of `index` and makes it durable: tree nodes and packs first, then the
-    /// commit, then its catalog entry. The caller moves a ref to it last.
+    /// Stores a commit of `index` and makes it durable, then records it in the catalog; the
+    /// caller moves a ref to it last. The commit chunk joins the open metadata pack with the new
+    /// tree nodes, so one flush makes both durable before any ref can point at them.
     func writeCommit(parents: [ChunkRef], index: TreeRoot, message: String) async throws -> LoggedCommit {
-        try await store.flush()
         let (ref, commit) = try await commits.write(parents: parents, root: index.pointer.chunkRef, message: message)
         try await store.flush()
         try refs.recordCommit(ref, generation: commit.generation, time: commit.time)

@@ -37,6 +37,23 @@ public actor Draft {
     /// Bytes of new tree nodes kept in memory before the reachable ones are stored early.
     static let pendingNodeBudget = 64 << 20
 
+    /// Draft operations run one at a time, first come first served: each suspends while it loads
+    /// or stores nodes, and an operation interleaved with another (an append with a commit, say)
+    /// would otherwise work from a stale tree or store a tree whose new nodes were dropped.
+    private var isBusy = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    private func exclusively<T>(_ body: () async throws -> T) async throws -> T {
+        if isBusy {
+            await withCheckedContinuation { waiting.append($0) }
+        } else {
+            isBusy = true
+        }
+        // Hand the turn straight to the next waiter, so none can be overtaken.
+        defer { if waiting.isEmpty { isBusy = false } else { waiting.removeFirst().resume() } }
+        return try await body()
+    }
+
     init(database: Database, branch: RefName, base: Snapshot) {
         self.database = database
         self.branch = branch
@@ -46,6 +63,9 @@ public actor Draft {
 
     /// Whether the draft holds edits not yet committed.
     public var hasChanges: Bool { !changed.isEmpty }
+
+    // Every method below that touches `working`, `pendingEdits` or `changed` across a suspension
+    // point runs inside `exclusively`; the private helpers assume they already do.
 
     // MARK: Field state
 
@@ -100,12 +120,14 @@ public actor Draft {
 
     /// Sets the value under `key`.
     public func set<Key, Value>(_ value: Value, for key: Key, in field: VersionedMap<Key, Value>) async throws {
-        try await buffer(key.encodedKey, try field.values.encode(value), in: field.name)
+        let (key, value) = (key.encodedKey, try field.values.encode(value))
+        try await exclusively { try await buffer(key, value, in: field.name) }
     }
 
     /// Removes `key` (nothing happens if it is absent).
     public func remove<Key, Value>(_ key: Key, from field: VersionedMap<Key, Value>) async throws {
-        try await buffer(key.encodedKey, nil, in: field.name)
+        let key = key.encodedKey
+        try await exclusively { try await buffer(key, nil, in: field.name) }
     }
 
     private func buffer(_ key: [UInt8], _ value: [UInt8]?, in name: String) async throws {
@@ -121,51 +143,54 @@ public actor Draft {
 
     /// The value under `key`, including this draft's edits.
     public func get<Key, Value>(_ key: Key, in field: VersionedMap<Key, Value>) async throws -> Value? {
-        if let pending = pendingEdits[field.name]?[EncodedKey(bytes: key.encodedKey)] {
-            return try pending.map { try field.values.decode($0) }
+        try await exclusively {
+            if let pending = pendingEdits[field.name]?[EncodedKey(bytes: key.encodedKey)] {
+                return try pending.map { try field.values.decode($0) }
+            }
+            return try await FieldReads.value(key, in: field, state: try await state(of: field.name), reader: writer.reader)
         }
-        return try await FieldReads.value(key, in: field, state: try await state(of: field.name), reader: writer.reader)
     }
 
     /// Number of entries, including this draft's edits.
     public func count<Key, Value>(of field: VersionedMap<Key, Value>) async throws -> Int {
-        try await applyPendingEdits(field.name)
-        return try FieldReads.mapRoot(try await state(of: field.name), field: field.name)?.count ?? 0
+        try await exclusively {
+            try await applyPendingEdits(field.name)
+            return try FieldReads.mapRoot(try await state(of: field.name), field: field.name)?.count ?? 0
+        }
     }
 
     /// Entries in key order, including this draft's edits.
     public func entries<Key, Value>(
         in field: VersionedMap<Key, Value>, from start: Key? = nil, before end: Key? = nil, limit: Int = .max
     ) async throws -> [(key: Key, value: Value)] {
-        try await applyPendingEdits(field.name)
-        var entries: [(key: Key, value: Value)] = []
-        try await FieldReads.entries(
-            in: field, state: try await state(of: field.name), reader: writer.reader, from: start, before: end, limit: limit
-        ) { key, value in
-            entries.append((key, value))
-            return true
+        try await exclusively {
+            try await applyPendingEdits(field.name)
+            var entries: [(key: Key, value: Value)] = []
+            try await FieldReads.entries(
+                in: field, state: try await state(of: field.name), reader: writer.reader, from: start, before: end, limit: limit
+            ) { key, value in
+                entries.append((key, value))
+                return true
+            }
+            return entries
         }
-        return entries
     }
 
     // MARK: Lists
 
     /// Replaces the elements in `range` with `elements`.
     public func replace<Element>(_ range: Range<Int>, with elements: [Element], in field: List<Element>) async throws {
-        let root = try await listRoot(field.name)
-        guard range.lowerBound >= 0, range.upperBound <= root.count else {
-            throw DatabaseError(.invalidArgument, "range \(range) is outside list \"\(field.name)\" of \(root.count) elements")
-        }
         let encoded = try elements.map { try field.elements.encode($0) }
-        working[field.name] = .list(try await writer.replaceSubrange(range, with: encoded, in: root))
-        changed.insert(field.name)
-        try await storeEarlyIfLarge()
+        try await exclusively { try await replace(range, with: encoded, in: field.name) }
     }
 
     /// Appends elements at the end.
     public func append<Element>(_ elements: [Element], to field: List<Element>) async throws {
-        let count = try await listRoot(field.name).count
-        try await replace(count..<count, with: elements, in: field)
+        let encoded = try elements.map { try field.elements.encode($0) }
+        try await exclusively {
+            let count = try await listRoot(field.name).count
+            try await replace(count..<count, with: encoded, in: field.name)
+        }
     }
 
     /// Inserts elements before `position`.
@@ -178,29 +203,44 @@ public actor Draft {
         try await replace(range, with: [], in: field)
     }
 
+    private func replace(_ range: Range<Int>, with encoded: [[UInt8]], in name: String) async throws {
+        let root = try await listRoot(name)
+        guard range.lowerBound >= 0, range.upperBound <= root.count else {
+            throw DatabaseError(.invalidArgument, "range \(range) is outside list \"\(name)\" of \(root.count) elements")
+        }
+        working[name] = .list(try await writer.replaceSubrange(range, with: encoded, in: root))
+        changed.insert(name)
+        try await storeEarlyIfLarge()
+    }
+
     /// Number of elements, including this draft's edits.
     public func count<Element>(of field: List<Element>) async throws -> Int {
-        try FieldReads.listRoot(try await state(of: field.name), field: field.name)?.count ?? 0
+        try await exclusively { try FieldReads.listRoot(try await state(of: field.name), field: field.name)?.count ?? 0 }
     }
 
     /// The elements in `range` (all by default), including this draft's edits.
     public func elements<Element>(of field: List<Element>, in range: Range<Int>? = nil) async throws -> [Element] {
-        try await FieldReads.elements(of: field, state: try await state(of: field.name), reader: writer.reader, range: range)
+        try await exclusively {
+            try await FieldReads.elements(of: field, state: try await state(of: field.name), reader: writer.reader, range: range)
+        }
     }
 
     // MARK: Serialized values
 
     /// Sets the value.
     public func set<Value>(_ value: Value, in field: Serialized<Value>) async throws {
-        if let state = try await state(of: field.name) { try requireKind(.serialized, of: state, field: field.name) }
-        try validateFieldName(field.name)
-        working[field.name] = .serialized(try field.values.encode(value))
-        changed.insert(field.name)
+        let encoded = try field.values.encode(value)
+        try await exclusively {
+            if let state = try await state(of: field.name) { try requireKind(.serialized, of: state, field: field.name) }
+            try validateFieldName(field.name)
+            working[field.name] = .serialized(encoded)
+            changed.insert(field.name)
+        }
     }
 
     /// The value, including this draft's edit.
     public func get<Value>(_ field: Serialized<Value>) async throws -> Value? {
-        try FieldReads.serialized(field, state: try await state(of: field.name))
+        try await exclusively { try FieldReads.serialized(field, state: try await state(of: field.name)) }
     }
 
     // MARK: Committing
@@ -219,6 +259,10 @@ public actor Draft {
     /// writers never lose each other's commits. Returns the new state; the draft continues from it.
     @discardableResult
     public func commit(message: String, ifBranchMoved: BranchMovedHandling = .fail) async throws -> Snapshot {
+        try await exclusively { try await commitNow(message: message, ifBranchMoved: ifBranchMoved) }
+    }
+
+    private func commitNow(message: String, ifBranchMoved: BranchMovedHandling) async throws -> Snapshot {
         try await applyAllPendingEdits()
         let indexBase = try base.index ?? writer.emptyTree(.map)
         var indexEdits: [(key: [UInt8], value: [UInt8]?)] = []
@@ -240,8 +284,14 @@ public actor Draft {
                     "branch \(branch.shortName) moved while this draft was open; the draft is saved as commit \(committed.ref.id.shortDescription), which can be merged into it",
                     cause: error)
             }
-            let outcome = try await database.merge(committed.ref, into: branch, policy: policy, message: "Merge concurrent commit into \(branch.shortName)")
-            base = outcome.snapshot
+            do {
+                let outcome = try await database.merge(
+                    committed.ref, into: branch, policy: policy, message: "Merge concurrent commit into \(branch.shortName)")
+                base = outcome.snapshot
+            } catch var error as DatabaseError where error.code == .mergeConflict {
+                error.message += "; the draft is saved as commit \(committed.ref.id.shortDescription)"
+                throw error
+            }
         }
         working = [:]
         pendingEdits = [:]

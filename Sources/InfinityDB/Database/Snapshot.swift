@@ -63,6 +63,12 @@ public final class Snapshot: Sendable {
         try await FieldReads.value(key, in: field, state: try await fieldState(field.name), reader: database.trees.reader)
     }
 
+    /// Levels of a map field's tree above its leaves (0 when one node holds it all): a point read
+    /// loads at most this many nodes plus one.
+    public func fieldHeight<Key, Value>(_ field: VersionedMap<Key, Value>) async throws -> Int {
+        try FieldReads.mapRoot(try await fieldState(field.name), field: field.name)?.level ?? 0
+    }
+
     /// Number of entries.
     public func count<Key, Value>(of field: VersionedMap<Key, Value>) async throws -> Int {
         try FieldReads.mapRoot(try await fieldState(field.name), field: field.name)?.count ?? 0
@@ -104,7 +110,7 @@ public final class Snapshot: Sendable {
 
     /// The element at `position`.
     public func element<Element>(at position: Int, of field: List<Element>) async throws -> Element {
-        guard let element = try await elements(of: field, in: position..<(position + 1)).first else {
+        guard position >= 0, position < Int.max, let element = try await elements(of: field, in: position..<(position + 1)).first else {
             throw DatabaseError(.invalidArgument, "list \"\(field.name)\" has no element \(position)")
         }
         return element
