@@ -71,7 +71,10 @@ public final class Database: Sendable {
     // MARK: Writing
 
     /// A draft on `branch` (by default the branch HEAD is on), starting from its head.
-    public func draft(on branch: String? = nil) async throws -> Draft {
+    ///
+    /// - Parameter editBufferSize: bytes of map edits held before they are applied to the trees;
+    ///   raise it for bulk loads of random keys (each application rewrites most leaves once).
+    public func draft(on branch: String? = nil, editBufferSize: Int = Draft.defaultEditBufferSize) async throws -> Draft {
         let name = try branchName(branch)
         let base: Snapshot
         if let head = try refs.ref(name) {
@@ -79,7 +82,7 @@ public final class Database: Sendable {
         } else {
             base = Snapshot(database: self, commit: nil, index: nil)
         }
-        return Draft(database: self, branch: name, base: base)
+        return Draft(database: self, branch: name, base: base, editBufferSize: editBufferSize)
     }
 
     private func branchName(_ branch: String?) throws -> RefName {

@@ -30,10 +30,12 @@ public actor Draft {
     private var pendingEditBytes = 0
     private var changed: Set<String> = []
 
+    /// Bytes of map edits a draft buffers by default before it applies them to the trees.
+    public static let defaultEditBufferSize = 48 << 20
     /// Bytes of map edits buffered before they are applied to the trees. Large batches make bulk
-    /// loads cheap (each batch of random keys rewrites most of a tree's leaves once), and bound
-    /// the memory a draft holds however many edits it takes.
-    static let editBatchBytes = 48 << 20
+    /// loads cheap (each batch of random keys rewrites most of a tree's leaves once); the limit
+    /// bounds the memory a draft holds however many edits it takes.
+    public nonisolated let editBufferSize: Int
     /// Bytes of new tree nodes kept in memory before the reachable ones are stored early.
     static let pendingNodeBudget = 64 << 20
 
@@ -54,7 +56,8 @@ public actor Draft {
         return try await body()
     }
 
-    init(database: Database, branch: RefName, base: Snapshot) {
+    init(database: Database, branch: RefName, base: Snapshot, editBufferSize: Int) {
+        self.editBufferSize = max(1, editBufferSize)
         self.database = database
         self.branch = branch
         self.base = base
@@ -138,7 +141,7 @@ public actor Draft {
         let previous = pendingEdits[name, default: [:]].updateValue(value, forKey: EncodedKey(bytes: key))
         pendingEditBytes += key.count + (value?.count ?? 0) - (previous.map { key.count + ($0?.count ?? 0) } ?? 0)
         changed.insert(name)
-        if pendingEditBytes >= Self.editBatchBytes { try await applyAllPendingEdits() }
+        if pendingEditBytes >= editBufferSize { try await applyAllPendingEdits() }
     }
 
     /// The value under `key`, including this draft's edits.
