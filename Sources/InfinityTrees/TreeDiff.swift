@@ -81,9 +81,8 @@ extension TreeReader {
     /// The differences from `old` to `new`, in key order. Subtrees the two versions share are
     /// skipped without being loaded, so the cost is about (changes × depth) nodes.
     public func diff(_ old: TreeRoot, _ new: TreeRoot, _ visit: (MapChange) throws -> Void) async throws {
-        var changes: [StoredMapChange] = []
-        try await storedDiff(old, new) { changes.append($0) }
-        for change in changes {
+        // Streamed: memory stays at a path of nodes per side, however many changes there are.
+        try await storedDiff(old, new) { change in
             let key = Array(change.key)
             switch (change.old, change.new) {
             case let (old?, new?):
@@ -96,7 +95,7 @@ extension TreeReader {
     }
 
     /// The map diff with values in their stored form.
-    func storedDiff(_ old: TreeRoot, _ new: TreeRoot, _ visit: (StoredMapChange) throws -> Void) async throws {
+    func storedDiff(_ old: TreeRoot, _ new: TreeRoot, _ visit: (StoredMapChange) async throws -> Void) async throws {
         try Self.requireKind(.map, old)
         try Self.requireKind(.map, new)
         guard old.pointer.key != new.pointer.key else { return }
@@ -125,21 +124,21 @@ extension TreeReader {
             case let (.entry(keyA, valueA), .entry(keyB, valueB)):
                 let order = TreeNode.compare(keyA, keyB)
                 if order < 0 {
-                    try visit(StoredMapChange(key: keyA, old: valueA, new: nil))
+                    try await visit(StoredMapChange(key: keyA, old: valueA, new: nil))
                     a.skip()
                 } else if order > 0 {
-                    try visit(StoredMapChange(key: keyB, old: nil, new: valueB))
+                    try await visit(StoredMapChange(key: keyB, old: nil, new: valueB))
                     b.skip()
                 } else {
-                    if !valueA.elementsEqual(valueB) { try visit(StoredMapChange(key: keyA, old: valueA, new: valueB)) }
+                    if !valueA.elementsEqual(valueB) { try await visit(StoredMapChange(key: keyA, old: valueA, new: valueB)) }
                     a.skip()
                     b.skip()
                 }
             case let (.entry(key, value), .end):
-                try visit(StoredMapChange(key: key, old: value, new: nil))
+                try await visit(StoredMapChange(key: key, old: value, new: nil))
                 a.skip()
             case let (.end, .entry(key, value)):
-                try visit(StoredMapChange(key: key, old: nil, new: value))
+                try await visit(StoredMapChange(key: key, old: nil, new: value))
                 b.skip()
             }
         }

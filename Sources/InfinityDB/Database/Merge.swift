@@ -159,8 +159,13 @@ extension Database {
         if ours == theirs || base == theirs { return ours }
         if base == ours { return theirs }
         guard ours.kind == theirs.kind, base == nil || base?.kind == ours.kind else {
-            conflicts.append("field \"\(name)\" is a \(ours.kind) on one side and a \(theirs.kind) on the other")
-            return ours
+            switch policy.side {
+            case .ours: return ours
+            case .theirs: return theirs
+            case nil:
+                conflicts.append("field \"\(name)\" is a \(ours.kind) on one side and a \(theirs.kind) on the other")
+                return ours
+            }
         }
         switch (ours, theirs) {
         case let (.map(ourRoot), .map(theirRoot)):

@@ -38,8 +38,11 @@ public final class Snapshot: Sendable {
         var fields: [String: FieldState] = [:]
         var failure: (any Error)? = nil
         try await database.trees.reader.forEachEntry(in: index) { key, value in
-            let name = String(decoding: key, as: UTF8.self)
             do {
+                // Names are written as UTF-8; anything else is damage, not a name to repair.
+                guard let name = String(validating: key, as: UTF8.self) else {
+                    throw DatabaseError(.corrupt, "the index holds a field name that is not UTF-8")
+                }
                 fields[name] = try FieldState(encoded: value, field: name)
             } catch {
                 failure = error
