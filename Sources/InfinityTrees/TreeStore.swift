@@ -66,11 +66,15 @@ extension NodeSource {
         } else {
             child = try await node(parent.pointer(at: index))
         }
+        // A map child must end at the key its parent files it under: with each node's keys in
+        // order, that keeps the whole tree in order, so a crafted tree cannot repeat a subtree
+        // or put keys out of place.
         guard child.level == parent.level - 1, child.kind == parent.kind, child.salt == parent.salt,
-            child.subtreeCount == parent.childCount(at: index)
+            child.subtreeCount == parent.childCount(at: index),
+            parent.kind == .list || (child.count > 0 && TreeNode.compare(child.key(at: child.count - 1), parent.key(at: index)) == 0)
         else {
             let id = parent.pointer(at: index).key.chunkID
-            throw TreeError(.malformedNode, "tree node \(id.shortDescription) does not fit under its parent (level, kind, salt or size differ)")
+            throw TreeError(.malformedNode, "tree node \(id.shortDescription) does not fit under its parent (level, kind, salt, size or last key differ)")
         }
         return child
     }

@@ -232,3 +232,35 @@ func expectMatches(_ root: TreeRoot, _ model: [[UInt8]: [UInt8]], _ reader: Tree
         }
     }
 }
+
+@Suite struct CraftedTreeTests {
+    /// Entries encoded as a node expects them.
+    func encodedEntries(_ entries: [(key: [UInt8], value: [UInt8])]) -> [UInt8] {
+        var bytes: [UInt8] = []
+        for (key, value) in entries {
+            Varint.append(UInt64(key.count), to: &bytes)
+            Varint.append(UInt64(value.count), to: &bytes)
+            bytes += key + value
+        }
+        return bytes
+    }
+
+    @Test func aParentThatMisfilesItsChildIsRefused() async throws {
+        let writer = TreeWriter(store: TreeStore(chunks: try makeChunkStore()))
+        let salt = [UInt8](repeating: 7, count: 16)[...]
+        let leafBytes = TreeNode.encode(
+            kind: .map, level: 0, salt: salt, entryCount: 2,
+            entries: encodedEntries([(key(1), [0, 1]), (key(2), [0, 2])]))
+        let (_, leaf) = try writer.makeNode(leafBytes)
+        var pointer: [UInt8] = []
+        leaf.append(to: &pointer)
+        // The same leaf filed twice, under keys that are not its last key.
+        let parentBytes = TreeNode.encode(
+            kind: .map, level: 1, salt: salt, entryCount: 2,
+            entries: encodedEntries([(key(5), pointer), (key(9), pointer)]))
+        let (_, parent) = try writer.makeNode(parentBytes)
+        let root = TreeRoot(kind: .map, level: 1, pointer: parent)
+        await #expect(throws: TreeError.self) { _ = try await writer.reader.value(forKey: key(1), in: root) }
+        await #expect(throws: TreeError.self) { _ = try await allEntries(root, writer.reader) }
+    }
+}
