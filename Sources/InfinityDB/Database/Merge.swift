@@ -88,12 +88,16 @@ extension Database {
 
     /// Fork at `theirs`'s and the branch's common ancestor, then merge; see ``merge(_:into:policy:message:)``.
     func merge(_ theirs: ChunkRef, into branch: RefName, policy: MergePolicy, message: String) async throws -> MergeOutcome {
-        let attempts = 8
-        for _ in 0..<attempts {
+        // Every lost race means another writer's commit landed, so progress is certain; the
+        // bound only stops a merge from chasing a branch that moves faster than it can merge.
+        let attempts = 64
+        for attempt in 0..<attempts {
             do {
                 return try await mergeOnce(theirs, into: branch, policy: policy, message: message)
             } catch let error as HistoryError where error.code == .conflict {
-                continue  // The branch moved under us: merge again with its new head.
+                // The branch moved under us: merge again with its new head, after a short pause
+                // that grows so racing writers spread out.
+                try await Task.sleep(for: .milliseconds(min(50, 1 << min(attempt, 6))))
             }
         }
         throw DatabaseError(.branchMoved, "branch \(branch.shortName) kept moving; gave up merging after \(attempts) attempts")
