@@ -17,6 +17,7 @@ public struct TreeReader: Sendable {
     /// The value stored under `key`, or nil.
     public func value(forKey key: [UInt8], in root: TreeRoot) async throws -> [UInt8]? {
         guard let stored = try await storedValue(forKey: key[...], in: root) else { return nil }
+        if let inline = TreeStore.inlineValue(stored) { return inline }
         return try await store.value(fromStored: stored)
     }
 

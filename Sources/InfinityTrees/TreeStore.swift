@@ -69,7 +69,7 @@ extension NodeSource {
         // A map child must end at the key its parent files it under: with each node's keys in
         // order, that keeps the whole tree in order, so a crafted tree cannot repeat a subtree
         // or put keys out of place.
-        guard child.level == parent.level - 1, child.kind == parent.kind, child.salt == parent.salt,
+        guard child.level == parent.level - 1, child.kind == parent.kind, TreeNode.compare(child.salt, parent.salt) == 0,
             child.subtreeCount == parent.childCount(at: index),
             parent.kind == .list || (child.count > 0 && TreeNode.compare(child.key(at: child.count - 1), parent.key(at: index)) == 0)
         else {
@@ -164,10 +164,18 @@ public final class TreeStore: NodeSource, Sendable {
         }
     }
 
+    /// The value of a stored form that is inline, or nil for a blob (the hot path of point reads:
+    /// no suspension point).
+    @inline(__always)
+    static func inlineValue(_ stored: ArraySlice<UInt8>) -> [UInt8]? {
+        guard stored.first == inlineTag else { return nil }
+        return Array(stored.dropFirst())
+    }
+
     /// The value a leaf's stored form stands for, reading its blob if it has one.
     func value(fromStored stored: ArraySlice<UInt8>) async throws -> [UInt8] {
         guard let tag = stored.first else { throw TreeError(.malformedNode, "a stored value is empty") }
-        if tag == Self.inlineTag { return Array(stored.dropFirst()) }
+        if let inline = Self.inlineValue(stored) { return inline }
         var reader = ByteReader(Array(stored), offset: 1)
         guard tag == Self.blobTag, let depth = reader.readByte(), depth <= 16,
             let length = reader.readLength(limit: Int.max),
