@@ -7,13 +7,14 @@ let package = Package(
     platforms: [.macOS(.v15)],
     dependencies: [.package(name: "InfinityDB", path: "..")],
     targets: [
+        .target(name: "BenchmarkSupport"),
         .executableTarget(
             name: "IngestBenchmark",
-            dependencies: [.product(name: "InfinityDB", package: "InfinityDB")]
+            dependencies: ["BenchmarkSupport", .product(name: "InfinityDB", package: "InfinityDB")]
         ),
         .executableTarget(
             name: "IndexBenchmark",
-            dependencies: [.product(name: "InfinityDB", package: "InfinityDB")]
+            dependencies: ["BenchmarkSupport", .product(name: "InfinityDB", package: "InfinityDB")]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -72,6 +72,12 @@ extension ChunkStore {
         return BlobRef(root: refs[0], depth: depth, length: length)
     }
 
+    /// Stores a byte array and returns one reference to all of it.
+    public func putBlob(_ bytes: [UInt8]) async throws -> BlobRef {
+        var reader = ArrayReader(bytes)
+        return try await putBlob { reader.read(into: $0) }
+    }
+
     /// The data chunks of a blob, in order.
     public func chunks(of blob: BlobRef) async throws -> [ChunkRef] {
         var refs = [blob.root]

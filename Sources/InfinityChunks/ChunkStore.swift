@@ -143,15 +143,8 @@ public final class ChunkStore: Sendable {
 
     /// Stores a whole byte array as a stream of content-defined chunks.
     public func putStream(_ bytes: [UInt8], kind: PackKind) async throws -> [ChunkRef] {
-        var offset = 0
-        return try await putStream(kind: kind) { destination in
-            let count = min(destination.count, bytes.count - offset)
-            bytes.withUnsafeBytes { source in
-                destination.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[offset..<(offset + count)]))
-            }
-            offset += count
-            return count
-        }
+        var reader = ArrayReader(bytes)
+        return try await putStream(kind: kind) { reader.read(into: $0) }
     }
 
     /// Reads and verifies one chunk.
@@ -188,5 +181,25 @@ public final class ChunkStore: Sendable {
     /// Makes everything put so far durable.
     public func flush() async throws {
         try await packs.flush()
+    }
+}
+
+/// Serves a byte array to the `read` callbacks of ``ChunkStore/putStream(kind:read:progress:)``
+/// and ``ChunkStore/putBlob(read:progress:)``, a buffer at a time.
+struct ArrayReader {
+    private let bytes: [UInt8]
+    private var offset = 0
+
+    init(_ bytes: [UInt8]) {
+        self.bytes = bytes
+    }
+
+    mutating func read(into destination: UnsafeMutableRawBufferPointer) -> Int {
+        let count = min(destination.count, bytes.count - offset)
+        bytes.withUnsafeBytes { source in
+            destination.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[offset..<(offset + count)]))
+        }
+        offset += count
+        return count
     }
 }

@@ -11,18 +11,6 @@ enum Varint {
         }
         bytes.append(UInt8(value))
     }
-
-    /// How many bytes ``append(_:to:)`` writes for `value`.
-    @inline(__always)
-    static func length(of value: UInt64) -> Int {
-        var value = value
-        var count = 1
-        while value >= 0x80 {
-            value >>= 7
-            count += 1
-        }
-        return count
-    }
 }
 
 /// Reads a byte buffer front to back; every read checks the bounds.

@@ -55,11 +55,6 @@ struct TreeEntry {
     var key: ArraySlice<UInt8>
     var value: ArraySlice<UInt8>
     var subtreeCount: UInt64
-
-    /// Encoded size inside a node.
-    var encodedSize: Int {
-        Varint.length(of: UInt64(key.count)) + Varint.length(of: UInt64(value.count)) + key.count + value.count
-    }
 }
 
 /// A decoded tree node. Immutable; shared through the node cache.

@@ -136,15 +136,7 @@ public final class TreeStore: NodeSource, Sendable {
     /// The form a value takes in a leaf: inline, or a reference to a blob for long values.
     func storedForm(of value: [UInt8]) async throws -> [UInt8] {
         guard value.count > Self.inlineValueLimit else { return Self.inlineForm(of: value) }
-        var offset = 0
-        let blob = try await chunks.putBlob { destination in
-            let count = min(destination.count, value.count - offset)
-            value.withUnsafeBytes { source in
-                destination.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[offset..<(offset + count)]))
-            }
-            offset += count
-            return count
-        }
+        let blob = try await chunks.putBlob(value)
         var bytes: [UInt8] = [Self.blobTag, UInt8(blob.depth)]
         Varint.append(UInt64(blob.length), to: &bytes)
         bytes.append(contentsOf: blob.root.key.bytes)

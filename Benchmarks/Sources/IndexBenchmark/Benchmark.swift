@@ -1,21 +1,6 @@
+import BenchmarkSupport
 import Foundation
 import InfinityDB
-
-struct Generator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state ^= state >> 12
-        state ^= state << 25
-        state ^= state >> 27
-        return state &* 2_685_821_657_736_338_717
-    }
-    mutating func bytes(_ count: Int) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(count + 8)
-        while out.count < count { withUnsafeBytes(of: next()) { out.append(contentsOf: $0) } }
-        return Array(out.prefix(count))
-    }
-}
 
 /// 100 bytes of words, as app records tend to be: compressible, but not trivially.
 let vocabulary = (0..<2048).map { index -> String in

@@ -8,20 +8,9 @@
 //   IngestBenchmark pipeline FILE WORKDIR   the whole store on all cores, with peak RSS
 // The two measurements run as separate processes so the stage samples do not inflate the
 // pipeline's peak memory.
+import BenchmarkSupport
 import Foundation
 import InfinityDB
-
-struct Generator {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        // xorshift64*: fast, and its output does not compress.
-        state ^= state >> 12
-        state ^= state << 25
-        state ^= state >> 27
-        return state &* 2_685_821_657_736_338_717
-    }
-}
 
 func generate(path: String, bytes total: Int) throws {
     _ = FileManager.default.createFile(atPath: path, contents: nil)

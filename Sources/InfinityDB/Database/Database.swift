@@ -129,9 +129,7 @@ public final class Database: Sendable {
     /// Creates branch `name` at `revision` (a fork); fails if it exists.
     @discardableResult
     public func createBranch(_ name: String, at revision: String = "HEAD") async throws -> ChunkRef {
-        let target = try await resolve(revision)
-        try refs.update(try RefName.branch(name), to: target, expected: nil, agent: store.identity.id, message: "branch: created from \(revision)")
-        return target
+        try await createRef(try RefName.branch(name), at: revision, message: "branch: created from \(revision)")
     }
 
     /// Deletes a branch (its reflog is kept).
@@ -146,8 +144,13 @@ public final class Database: Sendable {
     /// Creates tag `name` at `revision`; fails if it exists.
     @discardableResult
     public func createTag(_ name: String, at revision: String = "HEAD") async throws -> ChunkRef {
+        try await createRef(try RefName.tag(name), at: revision, message: "tag: created at \(revision)")
+    }
+
+    /// A new ref at `revision`; the compare-and-swap from "absent" refuses an existing name.
+    private func createRef(_ name: RefName, at revision: String, message: String) async throws -> ChunkRef {
         let target = try await resolve(revision)
-        try refs.update(try RefName.tag(name), to: target, expected: nil, agent: store.identity.id, message: "tag: created at \(revision)")
+        try refs.update(name, to: target, expected: nil, agent: store.identity.id, message: message)
         return target
     }
 
