@@ -242,3 +242,23 @@ func makeDatabase() async throws -> Database {
         #expect(try await reopened.entries(in: Library.books).count == 400, "every node the commits need was stored")
     }
 }
+
+@Suite struct DraftArgumentTests {
+    @Test func badPositionsAndNamesAreClearErrors() async throws {
+        let database = try await makeDatabase()
+        let draft = try await database.draft()
+        #expect(await draft.hasChanges == false)
+        try await draft.append(["a", "b"], to: Library.shelf)
+        #expect(await draft.hasChanges)
+        await #expect(throws: DatabaseError.self, "a range past the end names the list") {
+            try await draft.remove(1..<5, from: Library.shelf)
+        }
+        await #expect(throws: DatabaseError.self, "an empty field name") {
+            try await draft.set(1, for: "k", in: VersionedMap<String, Int>(""))
+        }
+        let snapshot = try await draft.commit(message: "shelf")
+        #expect(await draft.hasChanges == false, "a commit leaves nothing pending")
+        await #expect(throws: DatabaseError.self) { _ = try await snapshot.element(at: 2, of: Library.shelf) }
+        #expect(try await snapshot.element(at: 1, of: Library.shelf) == "b")
+    }
+}

@@ -113,8 +113,10 @@ public final class Snapshot: Sendable {
 
     /// The element at `position`.
     public func element<Element>(at position: Int, of field: List<Element>) async throws -> Element {
-        guard position >= 0, position < Int.max, let element = try await elements(of: field, in: position..<(position + 1)).first else {
-            throw DatabaseError(.invalidArgument, "list \"\(field.name)\" has no element \(position)")
+        let count = try await count(of: field)
+        guard position >= 0, position < count, let element = try await elements(of: field, in: position..<(position + 1)).first
+        else {
+            throw DatabaseError(.invalidArgument, "list \"\(field.name)\" has no element \(position) (it holds \(count))")
         }
         return element
     }
