@@ -105,3 +105,21 @@ extension ChunkStore {
         try await getStream(try await chunks(of: blob), write: write)
     }
 }
+
+/// A blob reference in `Codable` values is its ``token``, so that app state and file entries can
+/// hold streams of any length.
+extension BlobRef: Codable {
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        do {
+            try self.init(token: try container.decode(String.self))
+        } catch let error as ChunkError {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: error.message)
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(token)
+    }
+}
