@@ -77,7 +77,7 @@ let package = Package(
         .testTarget(name: "InfinitySQLiteTests", dependencies: ["InfinitySQLite", "InfinityTestSupport"]),
         .testTarget(name: "InfinityCompressionTests", dependencies: ["InfinityCompression"]),
         .testTarget(name: "InfinityBackendsTests", dependencies: ["InfinityBackends", "InfinityTestSupport"]),
-        .testTarget(name: "InfinityPacksTests", dependencies: ["InfinityPacks", "InfinityTestSupport"]),
+        .testTarget(name: "InfinityPacksTests", dependencies: ["InfinityPacks", "InfinitySQLite", "InfinityTestSupport"]),
         .testTarget(name: "InfinityChunksTests", dependencies: ["InfinityChunks", "InfinityTestSupport"]),
         .testTarget(name: "InfinityTreesTests", dependencies: ["InfinityTrees", "InfinityTestSupport"]),
         .testTarget(name: "InfinityHistoryTests", dependencies: ["InfinityHistory", "InfinityTestSupport"]),

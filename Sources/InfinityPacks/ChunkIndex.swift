@@ -11,20 +11,34 @@ public struct ChunkLocation: Sendable, Hashable {
 
 /// Totals over the index, for `stats` and reports.
 public struct IndexStatistics: Sendable, Hashable, Codable {
+    /// Packs in the store (not counting packs garbage collection has deleted).
     public var packCount: Int
     public var chunkCount: Int
     /// Sum of sealed chunk lengths: what the chunks occupy in packs.
     public var storedBytes: Int
     /// Sum of chunk plaintext lengths: what the chunks hold once opened.
     public var plaintextBytes: Int
+    /// Chunks garbage collection found unreachable and will delete once their grace period is
+    /// over (counted in ``chunkCount`` too).
+    public var condemnedChunkCount: Int
+    /// Sealed bytes of the condemned chunks.
+    public var condemnedBytes: Int
 }
 
 /// The chunk index: chunk id → pack, offset, length, in SQLite (WAL).
 ///
 /// It is a cache of what the pack trailers say: ``PackStore/rebuildIndex()`` recreates it from the
 /// packs alone. Memory stays bounded however large the store grows; SQLite pages what it needs.
+///
+/// Garbage collection keeps its state here too (see ``PackStore/sweep(live:horizon:options:progress:)``):
+/// a *condemned* chunk is one found unreachable; it stays readable but is hidden from
+/// ``contains(_:)``, so writers store a fresh copy instead of deduplicating against it. A
+/// *retired* pack is one being deleted: it keeps a row with no chunks, so that it is never
+/// indexed again. Losing that state (a deleted index) is safe: a chunk that is not condemned
+/// is only kept longer.
 public final class ChunkIndex: Sendable {
-    public static let schemaVersion = 1
+    /// Schema 2 added the garbage collection columns; a schema 1 index is upgraded in place.
+    public static let schemaVersion = 2
     public let path: String
     // A SQLite connection must be used by one thread at a time: it is only touched while `lock`
     // is held, which is what makes sharing this class between tasks safe.
@@ -43,31 +57,9 @@ public final class ChunkIndex: Sendable {
                 try db.execute("PRAGMA synchronous = FULL")
             }
             db.busyTimeout = .seconds(30)
-            try db.execute(
-                """
-                CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-                CREATE TABLE IF NOT EXISTS packs(
-                    id INTEGER PRIMARY KEY,
-                    name TEXT NOT NULL UNIQUE,
-                    kind INTEGER NOT NULL,
-                    size INTEGER NOT NULL);
-                CREATE TABLE IF NOT EXISTS chunks(
-                    id BLOB PRIMARY KEY,
-                    pack INTEGER NOT NULL REFERENCES packs(id),
-                    offset INTEGER NOT NULL,
-                    length INTEGER NOT NULL,
-                    plaintext_length INTEGER NOT NULL) WITHOUT ROWID;
-                CREATE INDEX IF NOT EXISTS chunks_by_pack ON chunks(pack);
-                """)
-            let version = try db.prepare("SELECT value FROM meta WHERE key = 'schema'").rows()
-            if let row = version.first, case .text(let text) = row[0] {
-                guard Int(text) == Self.schemaVersion else {
-                    throw PackError(
-                        .unsupportedFormat,
-                        "chunk index \(path) has schema \(text); this build uses schema \(Self.schemaVersion) (rebuild the index)")
-                }
-            } else {
-                try db.prepare("INSERT INTO meta(key, value) VALUES ('schema', ?)").run([.text(String(Self.schemaVersion))])
+            try db.transaction {
+                try db.execute(Self.schema)
+                try Self.upgradeSchema(db, path: path)
             }
         } catch let error as PackError {
             throw error
@@ -77,7 +69,55 @@ public final class ChunkIndex: Sendable {
         connection = db
     }
 
-    private func withConnection<R>(_ what: String, _ body: (SQLiteConnection) throws -> R) throws -> R {
+    /// `condemned_ms`: when garbage collection found the chunk unreachable (chunks), or found
+    /// that no chunk in the pack is reachable (packs); NULL otherwise. `retired`: the pack is
+    /// being or has been deleted.
+    private static let schema = """
+        CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS packs(
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            kind INTEGER NOT NULL,
+            size INTEGER NOT NULL,
+            condemned_ms INTEGER,
+            retired INTEGER NOT NULL DEFAULT 0);
+        CREATE TABLE IF NOT EXISTS chunks(
+            id BLOB PRIMARY KEY,
+            pack INTEGER NOT NULL REFERENCES packs(id),
+            offset INTEGER NOT NULL,
+            length INTEGER NOT NULL,
+            plaintext_length INTEGER NOT NULL,
+            condemned_ms INTEGER) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS chunks_by_pack ON chunks(pack);
+        """
+
+    /// Records the schema of a new index, or upgrades a schema 1 index (which lacks the garbage
+    /// collection columns). A newer schema is refused: an older build would not honour it.
+    private static func upgradeSchema(_ db: SQLiteConnection, path: String) throws {
+        let version = try db.prepare("SELECT value FROM meta WHERE key = 'schema'").rows()
+        guard let row = version.first, case .text(let text) = row[0] else {
+            try db.prepare("INSERT INTO meta(key, value) VALUES ('schema', ?)").run([.text(String(schemaVersion))])
+            return
+        }
+        switch Int(text) {
+        case schemaVersion:
+            return
+        case 1:
+            try db.execute(
+                """
+                ALTER TABLE packs ADD COLUMN condemned_ms INTEGER;
+                ALTER TABLE packs ADD COLUMN retired INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE chunks ADD COLUMN condemned_ms INTEGER;
+                """)
+            try db.prepare("UPDATE meta SET value = ? WHERE key = 'schema'").run([.text(String(schemaVersion))])
+        default:
+            throw PackError(
+                .unsupportedFormat,
+                "chunk index \(path) has schema \(text); this build uses schema \(schemaVersion) (delete it to rebuild it from the packs)")
+        }
+    }
+
+    func withConnection<R>(_ what: String, _ body: (SQLiteConnection) throws -> R) throws -> R {
         do {
             return try lock.withLock { _ in try body(connection) }
         } catch {
@@ -102,10 +142,12 @@ public final class ChunkIndex: Sendable {
         }
     }
 
-    /// Whether the index knows the chunk.
+    /// Whether a writer may deduplicate against the chunk: the index knows it and garbage
+    /// collection has not condemned it. (A condemned chunk is still readable through
+    /// ``location(of:)``, but whoever stores it again must write a fresh copy.)
     public func contains(_ id: ChunkID) throws -> Bool {
         try withConnection("lookup of chunk \(id.shortDescription)") { db in
-            let statement = try db.cachedStatement("SELECT 1 FROM chunks WHERE id = ?")
+            let statement = try db.cachedStatement("SELECT 1 FROM chunks WHERE id = ? AND condemned_ms IS NULL")
             defer { statement.reset() }
             try statement.bind([.blob(id.bytes)])
             return try statement.step()
@@ -113,29 +155,57 @@ public final class ChunkIndex: Sendable {
     }
 
     /// Records a stored pack and its chunks in one transaction. A chunk already indexed in another
-    /// pack keeps its first location, unless `replacing` (a rebuild trusts the trailers over the index).
-    public func record(packName: String, kind: PackKind, size: Int, entries: [PackEntry], replacing: Bool = false) throws {
+    /// pack keeps its first location, unless that copy is condemned (this one replaces it) or
+    /// `replacing` is set (a rebuild trusts the trailers over the index).
+    ///
+    /// - Returns: false, recording nothing, when the pack is retired: garbage collection is
+    ///   deleting it, so its chunks must not be offered to anyone again.
+    @discardableResult
+    public func record(packName: String, kind: PackKind, size: Int, entries: [PackEntry], replacing: Bool = false) throws -> Bool {
         try withConnection("recording pack \(packName)") { db in
             try db.transaction {
-                try db.cachedStatement("INSERT OR IGNORE INTO packs(name, kind, size) VALUES (?, ?, ?)")
-                    .run([.text(packName), .integer(Int64(kind.rawValue)), .integer(Int64(size))])
-                let idRows = try db.cachedStatement("SELECT id FROM packs WHERE name = ?").rows([.text(packName)])
-                guard case .integer(let packID) = idRows.first?[0] else {
-                    throw PackError(.index, "pack \(packName) vanished from the index while being recorded")
-                }
+                let packID = try Self.packRow(named: packName, kind: kind, size: size, db)
+                guard let packID else { return false }
                 let insert = try db.cachedStatement(
-                    "INSERT OR \(replacing ? "REPLACE" : "IGNORE") INTO chunks(id, pack, offset, length, plaintext_length) VALUES (?, ?, ?, ?, ?)")
+                    replacing
+                        ? "INSERT OR REPLACE INTO chunks(id, pack, offset, length, plaintext_length) VALUES (?, ?, ?, ?, ?)"
+                        : """
+                        INSERT INTO chunks(id, pack, offset, length, plaintext_length) VALUES (?, ?, ?, ?, ?)
+                        ON CONFLICT(id) DO UPDATE SET pack = excluded.pack, offset = excluded.offset,
+                            length = excluded.length, plaintext_length = excluded.plaintext_length, condemned_ms = NULL
+                        WHERE chunks.condemned_ms IS NOT NULL
+                        """)
                 for entry in entries {
                     try insert.run([
                         .blob(entry.id.bytes), .integer(packID), .integer(Int64(entry.offset)),
                         .integer(Int64(entry.length)), .integer(Int64(entry.plaintextLength)),
                     ])
                 }
+                // A pack that serves a chunk is not condemned (a rebuild may re-record one).
+                try db.cachedStatement(
+                    """
+                    UPDATE packs SET condemned_ms = NULL WHERE id = ?1 AND condemned_ms IS NOT NULL
+                    AND EXISTS (SELECT 1 FROM chunks WHERE pack = ?1 AND condemned_ms IS NULL)
+                    """
+                ).run([.integer(packID)])
+                return true
             }
         }
     }
 
-    /// The names of all indexed packs.
+    /// The row id of pack `name`, inserted if new; nil when the pack is retired.
+    static func packRow(named name: String, kind: PackKind, size: Int, _ db: SQLiteConnection) throws -> Int64? {
+        try db.cachedStatement("INSERT OR IGNORE INTO packs(name, kind, size) VALUES (?, ?, ?)")
+            .run([.text(name), .integer(Int64(kind.rawValue)), .integer(Int64(size))])
+        let rows = try db.cachedStatement("SELECT id, retired FROM packs WHERE name = ?").rows([.text(name)])
+        guard case .integer(let packID) = rows.first?[0], case .integer(let retired) = rows.first?[1] else {
+            throw PackError(.index, "pack \(name) vanished from the index while being recorded")
+        }
+        return retired == 0 ? packID : nil
+    }
+
+    /// The names of all packs the index knows, retired ones included (so that a pack being
+    /// deleted is never indexed again as missing).
     public func packNames() throws -> Set<String> {
         try withConnection("listing packs") { db in
             var names = Set<String>()
@@ -146,9 +216,9 @@ public final class ChunkIndex: Sendable {
         }
     }
 
-    /// Forgets every pack not named in `names`, and its chunks.
+    /// Forgets every pack not named in `names`, and its chunks. Retired packs stay known.
     public func retainOnly(packs names: Set<String>) throws {
-        let gone = try packNames().subtracting(names)
+        let gone = try packNames().subtracting(names).subtracting(retiredPackNames())
         guard !gone.isEmpty else { return }
         try withConnection("forgetting \(gone.count) packs") { db in
             try db.transaction {
@@ -165,9 +235,13 @@ public final class ChunkIndex: Sendable {
     /// Counts and byte totals over all indexed chunks.
     public func statistics() throws -> IndexStatistics {
         try withConnection("statistics") { db in
-            let packs = try db.cachedStatement("SELECT count(*) FROM packs").rows()
+            let packs = try db.cachedStatement("SELECT count(*) FROM packs WHERE retired = 0").rows()
             let chunks = try db.cachedStatement(
-                "SELECT count(*), coalesce(sum(length), 0), coalesce(sum(plaintext_length), 0) FROM chunks"
+                """
+                SELECT count(*), coalesce(sum(length), 0), coalesce(sum(plaintext_length), 0),
+                    count(condemned_ms), coalesce(sum(CASE WHEN condemned_ms IS NULL THEN 0 ELSE length END), 0)
+                FROM chunks
+                """
             ).rows()
             func integer(_ value: SQLiteValue?) -> Int {
                 if case .integer(let number) = value { return Int(number) }
@@ -175,7 +249,8 @@ public final class ChunkIndex: Sendable {
             }
             return IndexStatistics(
                 packCount: integer(packs.first?[0]), chunkCount: integer(chunks.first?[0]),
-                storedBytes: integer(chunks.first?[1]), plaintextBytes: integer(chunks.first?[2]))
+                storedBytes: integer(chunks.first?[1]), plaintextBytes: integer(chunks.first?[2]),
+                condemnedChunkCount: integer(chunks.first?[3]), condemnedBytes: integer(chunks.first?[4]))
         }
     }
 }

@@ -14,6 +14,8 @@ public struct PackError: Error, CustomStringConvertible, Sendable {
         public static let chunkNotFound = Code(name: "chunk not found")
         /// The chunk index database could not be used.
         public static let index = Code(name: "index")
+        /// An option is out of range.
+        public static let invalidArgument = Code(name: "invalid argument")
     }
 
     public var code: Code

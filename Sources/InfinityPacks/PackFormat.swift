@@ -54,6 +54,13 @@ public enum PackFormat {
     /// The folder under which all packs live.
     public static let objectPrefix = "packs/"
 
+    /// The size of a pack holding `count` sealed chunks of `chunkBytes` bytes in all: the chunks,
+    /// the sealed trailer that lists them, and the footer.
+    public static func packSize(chunkBytes: Int, count: Int) -> Int {
+        let sealedTrailer = 1 + AES256GCM.nonceByteCount + 6 + count * trailerEntryLength + AES256GCM.tagByteCount
+        return chunkBytes + sealedTrailer + footerLength
+    }
+
     static func encodeTrailer(kind: PackKind, entries: [PackEntry]) -> [UInt8] {
         var out = [UInt8]()
         out.reserveCapacity(6 + entries.count * trailerEntryLength)

@@ -12,7 +12,7 @@ public final class PackStore: Sendable {
     public let backend: any Backend
     public let index: ChunkIndex
     public let targetPackSize: Int
-    private let metadataKey: SecureBytes
+    let metadataKey: SecureBytes
     private let state: Mutex<State>
 
     /// A pack being uploaded; its bytes stay readable until the index knows it.
