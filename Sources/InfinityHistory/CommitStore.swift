@@ -202,7 +202,7 @@ public final class CommitStore: Sendable {
     /// Loads a parent and checks that its generation is below its child's. Every walk relies on
     /// that order, so a commit that breaks it (signed by a buggy or hostile agent) is refused
     /// rather than followed.
-    private func loadParent(_ parentRef: ChunkRef, of child: LoggedCommit) async throws -> Commit {
+    func loadParent(_ parentRef: ChunkRef, of child: LoggedCommit) async throws -> Commit {
         let parent = try await load(parentRef)
         guard parent.generation < child.commit.generation else {
             throw HistoryError(

@@ -142,6 +142,15 @@ public final class RefStore: Sendable {
             sealed BLOB NOT NULL,
             generation INTEGER NOT NULL,
             time_ms INTEGER NOT NULL) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS released(
+            seq INTEGER NOT NULL,
+            ref TEXT NOT NULL,
+            commit_id BLOB NOT NULL,
+            PRIMARY KEY (commit_id, seq, ref)) WITHOUT ROWID;
+        CREATE TRIGGER IF NOT EXISTS released_rows_are_never_updated BEFORE UPDATE ON released
+        BEGIN SELECT RAISE(ABORT, 'releases are append-only: their rows are never updated'); END;
+        CREATE TRIGGER IF NOT EXISTS released_rows_are_never_deleted BEFORE DELETE ON released
+        BEGIN SELECT RAISE(ABORT, 'releases are append-only: their rows are never deleted'); END;
         """
 
     private static func checkSchemaVersion(_ db: SQLiteConnection, path: String) throws {
@@ -227,10 +236,15 @@ public final class RefStore: Sendable {
     ///   - expected: the commit id the ref must point to now; nil means it must not exist.
     ///   - agent: who makes the change, for the reflog.
     ///   - message: why, for the reflog.
+    ///   - releasing: commits the change takes out of the ref's history (`forget`): the
+    ///     reflog entries of this ref and of HEAD that pointed at them, up to this change, stop
+    ///     keeping them alive (see ``liveRoots(reflogSince:)``). The entries themselves stay.
     /// - Throws: ``HistoryError/Code/conflict`` naming the ref, the expected and the actual id
     ///   when the ref has moved; ``HistoryError/Code/invalidArgument`` for ``RefName/head`` (use
     ///   ``setHead(_:agent:message:)``).
-    public func update(_ name: RefName, to new: ChunkRef?, expected: ChunkID?, agent: AgentID, message: String) throws {
+    public func update(
+        _ name: RefName, to new: ChunkRef?, expected: ChunkID?, agent: AgentID, message: String, releasing: [ChunkID] = []
+    ) throws {
         guard name.kind != .head else {
             throw HistoryError(.invalidArgument, "HEAD is moved with setHead, not update")
         }
@@ -253,6 +267,9 @@ public final class RefStore: Sendable {
                 }
                 let change = Change(old: actual, new: new, time: time, agent: agent, message: message)
                 try appendToReflog(name, change, db)
+                let sequence = db.lastInsertRowID
+                let release = try db.cachedStatement("INSERT OR IGNORE INTO released(seq, ref, commit_id) VALUES (?, ?, ?)")
+                for id in releasing { try release.run([.integer(sequence), .text(name.fullName), .blob(id.bytes)]) }
                 // As in git, HEAD's log follows the branch it is on, so HEAD@{1} is where the
                 // working state was before the last commit, whichever way it got there.
                 if try storedHeadBranch(db) == name.fullName { try appendToReflog(.head, change, db) }
@@ -350,6 +367,47 @@ public final class RefStore: Sendable {
         }
     }
 
+    // MARK: Garbage collection roots
+
+    /// The commits garbage collection must keep, each once: every branch, tag and agent ref,
+    /// a detached HEAD, and every commit a reflog entry points at, unless the entry has expired.
+    ///
+    /// A reflog entry expires when it is older than `reflogSince`, or when a later change of
+    /// the same ref (or, for HEAD's entries, of any ref) released its commit (see
+    /// ``update(_:to:expected:agent:message:releasing:)``). Expired entries stay in the reflog;
+    /// `name@{n}` on one may then name a commit that is no longer stored.
+    public func liveRoots(reflogSince: Date? = nil) throws -> [ChunkRef] {
+        let since: Int64
+        if let reflogSince {
+            guard let milliseconds = Milliseconds.since1970(reflogSince) else {
+                throw HistoryError(.invalidArgument, "date \(reflogSince) is out of range")
+            }
+            since = milliseconds
+        } else {
+            since = .min
+        }
+        var roots = try refs().map(\.1)
+        if case .detached(let ref) = try head() { roots.append(ref) }
+        let logged = try withConnection("listing the commits the reflog keeps") { db in
+            // One row per commit: the oldest live entry that names it (any entry would do).
+            let rows = try db.cachedStatement(
+                """
+                SELECT min(seq), ref, new_id, new_sealed FROM reflog
+                WHERE new_id IS NOT NULL AND time_ms >= ?
+                AND NOT EXISTS (SELECT 1 FROM released WHERE released.commit_id = reflog.new_id
+                    AND released.seq >= reflog.seq AND (released.ref = reflog.ref OR reflog.ref = 'HEAD'))
+                GROUP BY new_id
+                """
+            ).rows([.integer(since)])
+            return try rows.map { row in
+                let name = try storedRefName(row[1], in: "reflog")
+                return try loggedValue([row[0], row[2], row[3]], of: name)
+            }
+        }
+        var seen = Set<ChunkID>()
+        return (roots + logged.compactMap { $0 }).filter { seen.insert($0.id).inserted }
+    }
+
     // MARK: Commit catalog
 
     /// Remembers a commit, so that it can be found by id or id prefix. Recording it again
@@ -388,6 +446,27 @@ public final class RefStore: Sendable {
                         .rows([.blob(lower), limitValue])
                 }
             return try rows.map(catalogValue)
+        }
+    }
+
+    /// The ids of every recorded commit.
+    public func catalogedCommitIDs() throws -> [ChunkID] {
+        try withConnection("listing the commit catalog") { db in
+            try db.cachedStatement("SELECT id FROM commits ORDER BY id").rows().map { row in
+                try chunkID(row[0], subject: "commit catalog entry")
+            }
+        }
+    }
+
+    /// Forgets recorded commits (garbage collection deleted them), so their id prefixes stop
+    /// resolving to commits that cannot be read.
+    public func removeFromCatalog(_ ids: some Collection<ChunkID>) throws {
+        guard !ids.isEmpty else { return }
+        try withConnection("removing \(ids.count) commits from the catalog") { db in
+            try db.transaction {
+                let delete = try db.cachedStatement("DELETE FROM commits WHERE id = ?")
+                for id in ids { try delete.run([.blob(id.bytes)]) }
+            }
         }
     }
 
