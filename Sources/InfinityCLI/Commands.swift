@@ -148,6 +148,9 @@ struct Stats: AsyncParsableCommand {
                 stored bytes:     \(ByteCount.format(statistics.storedBytes))
                 compression:      \(String(format: "%.2f", ratio))x
                 """)
+            if statistics.condemnedChunkCount > 0 {
+                print("condemned:        \(statistics.condemnedChunkCount) chunks (\(ByteCount.format(statistics.condemnedBytes))) unreachable, freed by a later gc")
+            }
         }
     }
 }

@@ -23,7 +23,7 @@ public struct InfinityCommand: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             Init.self, CommitCommand.self, Checkout.self, Status.self, Diff.self, Log.self, Show.self, List.self, Cat.self,
-            Branch.self, Fork.self, Tag.self, Merge.self, Reflog.self, Stats.self, Passphrase.self, RebuildIndex.self, Blob.self,
+            Branch.self, Fork.self, Tag.self, Merge.self, Reflog.self, ForgetCommand.self, GarbageCollect.self, Stats.self, Passphrase.self, RebuildIndex.self, Blob.self,
         ]
     )
 

@@ -33,6 +33,15 @@ public struct ForgetPlan: Sendable, Hashable {
     public var removedCount: Int { entries.count { !$0.isKept } }
     /// Whether applying the plan changes the branch.
     public var changesHistory: Bool { removedCount > 0 }
+
+    /// Removed snapshots that stay stored all the same: those at or below a removed or
+    /// rewritten commit that another ref pins (a commit keeps its ancestors).
+    public var removedButPinnedCount: Int {
+        guard let newestPinned = entries.firstIndex(where: { !$0.pinnedBy.isEmpty && (!$0.isKept || $0.isRewritten) }) else {
+            return 0
+        }
+        return entries[newestPinned...].count { !$0.isKept }
+    }
 }
 
 /// What `forget` did.

@@ -68,7 +68,7 @@ extension ChunkIndex {
     /// Then calls `plan` inside the same transaction, and commits, or rolls everything back when
     /// `dryRun` is set (so a dry run plans from exactly the state a real run would leave).
     func mark<Plan>(
-        live: Set<ChunkID>, horizon: SweepHorizon, now: Int64, dryRun: Bool,
+        live: some Collection<ChunkID>, horizon: SweepHorizon, now: Int64, dryRun: Bool,
         plan: (SQLiteConnection) throws -> Plan
     ) throws -> (MarkOutcome, Plan) {
         try withConnection("marking reachable chunks") { db in

@@ -117,7 +117,7 @@ extension PackStore {
     ///   - live: every chunk reachable from the store's roots, computed after `horizon` was taken
     ///     with ``beginSweep(at:)``.
     public func sweep(
-        live: Set<ChunkID>, horizon: SweepHorizon, options: SweepOptions = SweepOptions(),
+        live: some Collection<ChunkID>, horizon: SweepHorizon, options: SweepOptions = SweepOptions(),
         progress: (SweepProgress) -> Void = { _ in }
     ) async throws -> SweepReport {
         guard (0...1).contains(options.repackThreshold) else {

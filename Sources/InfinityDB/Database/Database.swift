@@ -90,7 +90,7 @@ public final class Database: Sendable {
         return Draft(database: self, branch: name, base: base, editBufferSize: editBufferSize)
     }
 
-    private func branchName(_ branch: String?) throws -> RefName {
+    func branchName(_ branch: String?) throws -> RefName {
         if let branch { return try RefName.branch(branch) }
         guard case .branch(let name) = try refs.head() else {
             throw DatabaseError(.invalidArgument, "HEAD is detached; name the branch to write on")
