@@ -40,8 +40,12 @@ public struct BackupOptions: Sendable {
     public var excludeCaches = false
     /// Disk paths never entered (a working directory's own `.infinity`).
     public var skippedDiskPaths: [String] = []
-    /// How many files are read and stored at once.
-    public var concurrentFiles = max(4, ProcessInfo.processInfo.activeProcessorCount * 2)
+    /// How many files are read and stored at once, at most: small files need many in flight
+    /// to keep every core busy while the walk goes on.
+    public var concurrentFiles = max(16, ProcessInfo.processInfo.activeProcessorCount * 16)
+    /// Bytes of file content in flight at once, at most (a file counts its size up to one
+    /// maximum chunk, which is what its reader buffers); one file is always allowed.
+    public var bytesInFlight = 32 << 20
     /// The user-facing names of the sources, for the snapshot's summary.
     public var sourceNames: [String] = []
 
@@ -210,6 +214,7 @@ private struct CommitRun {
 
         try await withThrowingTaskGroup(of: StoredFile.self) { group in
             var reading = 0
+            var weightInFlight: Int64 = 0
             var item = try walker.next()
             if !recordsRoot, item?.path.isRoot == true { item = try walker.next() }
             var old = try await previous.peek()
@@ -236,12 +241,16 @@ private struct CommitRun {
                     if let before, before.kind == .file, Self.isUnchanged(current.status, before) {
                         entry.content = before.content
                     } else if entry.size > 0 {
-                        if reading == options.concurrentFiles {
-                            try await finish(try await group.next()!)
+                        let weight = min(entry.size, Int64(chunks.dataChunker.parameters.maximumSize) * 2)
+                        while reading > 0 && (reading >= options.concurrentFiles || weightInFlight + weight > options.bytesInFlight) {
+                            let stored = try await group.next()!
+                            weightInFlight -= stored.weight
+                            try await finish(stored)
                             reading -= 1
                         }
-                        group.addTask { try await Self.store(current, entry: entry, before: before, chunks: chunks) }
+                        group.addTask { try await Self.store(current, entry: entry, before: before, chunks: chunks, weight: weight) }
                         reading += 1
+                        weightInFlight += weight
                         continue
                     }
                 }
@@ -260,6 +269,8 @@ private struct CommitRun {
         var before: FileEntry?
         var bytesRead: Int64
         var warning: String?
+        /// What it counted against ``BackupOptions/bytesInFlight``.
+        var weight: Int64 = 0
     }
 
     private mutating func finish(_ stored: StoredFile) async throws {
@@ -278,7 +289,13 @@ private struct CommitRun {
     }
 
     /// Reads, chunks and stores one file; notices it vanishing or changing meanwhile.
-    private static func store(_ item: WalkItem, entry: FileEntry, before: FileEntry?, chunks: ChunkStore) async throws -> StoredFile {
+    private static func store(_ item: WalkItem, entry: FileEntry, before: FileEntry?, chunks: ChunkStore, weight: Int64) async throws -> StoredFile {
+        var stored = try await read(item, entry: entry, before: before, chunks: chunks)
+        stored.weight = weight
+        return stored
+    }
+
+    private static func read(_ item: WalkItem, entry: FileEntry, before: FileEntry?, chunks: ChunkStore) async throws -> StoredFile {
         let descriptor: Int32
         do {
             descriptor = try SystemCalls.openForReading(path: item.diskPath)

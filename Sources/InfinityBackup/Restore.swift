@@ -12,7 +12,7 @@ public struct RestoreOptions: Sendable {
     /// The subtrees to restore (all of the snapshot when empty).
     public var paths: [SnapshotPath] = []
     /// How many files are written at once.
-    public var concurrentFiles = max(4, ProcessInfo.processInfo.activeProcessorCount * 2)
+    public var concurrentFiles = max(16, ProcessInfo.processInfo.activeProcessorCount * 8)
     /// Set owners and groups (only root may; on by default when running as root).
     public var restoreOwnership = geteuid() == 0
 

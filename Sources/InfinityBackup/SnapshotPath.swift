@@ -108,7 +108,23 @@ extension SnapshotPath: IndexKey {
     public static func decodeKey(from decoder: inout KeyDecoder) throws -> SnapshotPath {
         let joined = try decoder.decode([UInt8].self)
         // Stored paths are checked like any other input: a hostile snapshot must not name `..`.
-        let path = SnapshotPath(uncheckedJoined: joined)
-        return try SnapshotPath(components: path.components)
+        // The check runs on every key read, so it scans the bytes in place.
+        var start = 0
+        var safe = true
+        for index in 0...joined.count where index == joined.count || joined[index] == 0 {
+            let length = index - start
+            if length == 0 && !joined.isEmpty
+                || length == 1 && joined[start] == 0x2E
+                || length == 2 && joined[start] == 0x2E && joined[start + 1] == 0x2E
+            {
+                safe = false
+            }
+            start = index + 1
+        }
+        if !safe || joined.contains(0x2F) {
+            // The slow path names the offending component.
+            return try SnapshotPath(components: SnapshotPath(uncheckedJoined: joined).components)
+        }
+        return SnapshotPath(uncheckedJoined: joined)
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import InfinityBackup
 import InfinityDB
 
 struct Init: AsyncParsableCommand {
@@ -118,8 +119,10 @@ struct Blob: AsyncParsableCommand {
 
 struct Stats: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show what the store holds: packs, chunks, stored and plaintext bytes.",
+        abstract: "Show what the store holds: snapshots, logical and stored size, deduplication and compression.",
         discussion: """
+            Logical bytes add up the files of every snapshot reachable from a branch or tag, as a restore of each would write them. Unique bytes are the plaintext of the distinct chunks stored; stored bytes are what the packs take on disk. Deduplication is logical ÷ unique, compression unique ÷ stored.
+
             Examples:
               infinity stats
               infinity stats --json | jq .storedBytes
@@ -130,27 +133,50 @@ struct Stats: AsyncParsableCommand {
     @Flag(name: .long, help: "Print JSON for scripts.")
     var json = false
 
+    struct Report: Encodable {
+        var packCount: Int
+        var chunkCount: Int
+        var snapshots: Int
+        var logicalBytes: Int64
+        var plaintextBytes: Int
+        var storedBytes: Int
+        var deduplicationRatio: Double
+        var compressionRatio: Double
+        /// Chunks gc found unreachable, deleted by a later run once their grace period is over.
+        var condemnedChunks: Int
+        var condemnedBytes: Int
+    }
+
     func run() async throws {
-        let store = try await options.openStore()
-        let statistics = try store.statistics()
-        if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-            print(String(decoding: try encoder.encode(statistics), as: UTF8.self))
-        } else {
-            let ratio = statistics.storedBytes > 0 ? Double(statistics.plaintextBytes) / Double(statistics.storedBytes) : 1
-            print("""
-                store:            \(store.location)
-                owner:            \(store.identity.name) (\(store.identity.id))
-                packs:            \(statistics.packCount)
-                chunks:           \(statistics.chunkCount)
-                plaintext bytes:  \(ByteCount.format(statistics.plaintextBytes))
-                stored bytes:     \(ByteCount.format(statistics.storedBytes))
-                compression:      \(String(format: "%.2f", ratio))x
-                """)
-            if statistics.condemnedChunkCount > 0 {
-                print("condemned:        \(statistics.condemnedChunkCount) chunks (\(ByteCount.format(statistics.condemnedBytes))) unreachable, freed by a later gc")
+        let opened = try await OpenedStore(options)
+        let statistics = try opened.store.statistics()
+        var seen = Set<ChunkID>()
+        var logical: Int64 = 0
+        let heads = try opened.database.branches().map(\.commit) + opened.database.tags().map(\.commit)
+        for head in heads {
+            for logged in try await opened.database.commits.log(from: head, limit: .max) where seen.insert(logged.ref.id).inserted {
+                logical += try await opened.database.snapshot(commit: logged.ref).get(SnapshotIndex.summary)?.bytes ?? 0
             }
+        }
+        let report = Report(
+            packCount: statistics.packCount, chunkCount: statistics.chunkCount, snapshots: seen.count, logicalBytes: logical,
+            plaintextBytes: statistics.plaintextBytes, storedBytes: statistics.storedBytes,
+            deduplicationRatio: statistics.plaintextBytes > 0 ? Double(logical) / Double(statistics.plaintextBytes) : 1,
+            compressionRatio: statistics.storedBytes > 0 ? Double(statistics.plaintextBytes) / Double(statistics.storedBytes) : 1,
+            condemnedChunks: statistics.condemnedChunkCount, condemnedBytes: statistics.condemnedBytes)
+        if json { return try JSONOutput.print(report) }
+        print("""
+            store:            \(opened.store.location)
+            owner:            \(opened.store.identity.name) (\(opened.store.identity.id))
+            snapshots:        \(report.snapshots)
+            logical bytes:    \(ByteCount.format(Int(logical)))
+            unique bytes:     \(ByteCount.format(statistics.plaintextBytes)) in \(statistics.chunkCount) chunks
+            stored bytes:     \(ByteCount.format(statistics.storedBytes)) in \(statistics.packCount) packs
+            deduplication:    \(String(format: "%.2f", report.deduplicationRatio))x
+            compression:      \(String(format: "%.2f", report.compressionRatio))x
+            """)
+        if statistics.condemnedChunkCount > 0 {
+            print("condemned:        \(ByteCount.format(statistics.condemnedBytes)) in \(statistics.condemnedChunkCount) chunks, freed by a later gc")
         }
     }
 }

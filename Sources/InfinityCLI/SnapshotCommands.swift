@@ -12,7 +12,7 @@ struct OpenedStore {
     init(_ options: StoreOptionGroup) async throws {
         workspace = try options.location()
         store = try await Store.open(at: workspace.storePath, passphrase: try options.passphrase())
-        database = try store.database()
+        database = try store.database(nodeCacheCapacity: 16 << 20)
     }
 
     /// The snapshot path for a path the user typed: in a working directory, relative to the

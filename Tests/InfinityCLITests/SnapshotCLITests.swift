@@ -84,6 +84,8 @@ private func read(_ path: String) -> String? {
             let cli = Infinity(environment: ["INFINITY_PASSPHRASE": "pw", "INFINITY_STORE": folder + "/store"])
             #expect(try cli.run("init", "--bare", folder + "/store").status == 0)
             #expect(try cli.run("commit", data, "-m", "nightly").status == 0)
+            let stats = try cli.run("stats", "--json")
+            #expect(stats.output.contains("\"snapshots\" : 1") && stats.output.contains("\"logicalBytes\" : 5"), "\(stats.output)")
             let relative = String(data.dropFirst())
             #expect(try cli.run("ls", "HEAD", relative).output.contains("\(relative)/kept.txt"))
             #expect(try cli.run("commit", "-m", "no paths").status != 0)
