@@ -192,9 +192,8 @@ public final class PackStore: Sendable {
     public func rebuildIndex(progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) async throws -> RebuildReport {
         try await flush()
         let packs = try await backend.list(prefix: PackFormat.objectPrefix)
-        var report = try await index(packs, replacing: true, progress: progress)
+        let report = try await index(packs, replacing: true, progress: progress)
         try index.retainOnly(packs: Set(packs.map(\.name)))
-        report.packsIndexed = packs.count - report.unreadablePacks.count
         return report
     }
 
@@ -213,11 +212,13 @@ public final class PackStore: Sendable {
         for (number, pack) in packs.enumerated() {
             do {
                 let trailer = try await readTrailer(ofPack: pack.name, size: pack.size)
-                try index.record(
-                    packName: pack.name, kind: trailer.kind, size: pack.size, entries: trailer.entries,
-                    replacing: replacing)
-                report.packsIndexed += 1
-                report.chunksIndexed += trailer.entries.count
+                // A retired pack (garbage collection is deleting it) is not indexed again.
+                if try index.record(
+                    packName: pack.name, kind: trailer.kind, size: pack.size, entries: trailer.entries, replacing: replacing)
+                {
+                    report.packsIndexed += 1
+                    report.chunksIndexed += trailer.entries.count
+                }
             } catch let error as PackError where error.code == .index {
                 throw error
             } catch {

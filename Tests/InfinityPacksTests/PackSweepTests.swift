@@ -312,6 +312,7 @@ struct SweepFixture {
             #expect(try fixture.indexed(4..<8, in: store).isEmpty)
             let rebuild = try await store.rebuildIndex()
             #expect(rebuild.unreadablePacks.isEmpty)
+            #expect(rebuild.packsIndexed == 1, "the retired pack is not counted as indexed")
             #expect(try fixture.indexed(4..<8, in: store).isEmpty)
             for number in 4..<8 { #expect(try store.claim(testID(number)), "never deduplicated against") }
 
