@@ -6,15 +6,20 @@ struct Init: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Create a store and its first agent.",
         discussion: """
-            Creates the store in PATH (a new or empty directory; default: $INFINITY_STORE) and a new agent that owns it. The agent's master secret is stored only wrapped under the passphrase.
+            Without --bare, PATH (default: the current directory) becomes a working directory, git-style: the store lives in PATH/.infinity and 'infinity commit' with no paths records PATH. With --bare, PATH itself is the store (for backups of other directories). The agent's master secret is stored only wrapped under the passphrase.
 
             Examples:
-              infinity init ~/backups/store --name alice
-              INFINITY_PASSPHRASE=… infinity init /srv/store --name backup-bot
+              infinity init                                  # this directory, store in ./.infinity
+              infinity init ~/notes --name alice
+              infinity init --bare /srv/backups --name backup-bot
+              INFINITY_PASSPHRASE=… infinity init --bare "$INFINITY_STORE"
             """)
 
-    @Argument(help: "Directory for the new store.")
+    @Argument(help: "The working directory (or with --bare, the store's directory).")
     var path: String?
+
+    @Flag(name: .long, help: "Make PATH the store itself, with no working directory.")
+    var bare = false
 
     @Option(name: .long, help: "The agent's name (default: the user name).")
     var name: String?
@@ -26,14 +31,17 @@ struct Init: AsyncParsableCommand {
     var quiet = false
 
     func run() async throws {
-        guard let path = path ?? ProcessInfo.processInfo.environment["INFINITY_STORE"] else {
-            throw ValidationError("give the store's directory: infinity init PATH")
-        }
+        let given = path ?? (bare ? ProcessInfo.processInfo.environment["INFINITY_STORE"] : nil) ?? FileManager.default.currentDirectoryPath
+        let absolute = URL(fileURLWithPath: given).standardizedFileURL.path
+        let storePath = bare ? absolute : absolute + "/" + Workspace.storeFolderName
+        if !bare { try FileManager.default.createDirectory(atPath: absolute, withIntermediateDirectories: true) }
         let passphrase = try PassphraseSource(file: passphraseFile).read(confirm: true)
         let store = try await Store.create(
-            at: path, agentName: name ?? ProcessInfo.processInfo.userName, passphrase: passphrase)
+            at: storePath, agentName: name ?? ProcessInfo.processInfo.userName, passphrase: passphrase)
         if !quiet {
-            print("Created store \(path) owned by agent \(store.identity.name) (\(store.identity.id))")
+            let kind = bare ? "bare store" : "working directory \(absolute) with its store in .infinity"
+            print("Created \(kind) \(bare ? storePath : ""), owned by agent \(store.identity.name) (\(store.identity.id))"
+                .replacingOccurrences(of: "  ", with: " ").replacingOccurrences(of: " ,", with: ","))
         }
     }
 }
@@ -65,7 +73,7 @@ struct Blob: AsyncParsableCommand {
             let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
             let progress = ProgressLine("storing", total: file == "-" ? nil : size, quiet: options.quiet)
             let input = try InputFile(path: path)
-            let blob = try await store.chunks.putBlob(read: input.read(into:), progress: progress.update)
+            let blob = try await store.chunks.putBlob(read: input.read(into:), progress: { progress.update($0) })
             try await store.flush()
             progress.finish()
             print(blob.token)

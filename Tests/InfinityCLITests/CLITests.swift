@@ -5,6 +5,8 @@ import Testing
 /// Runs the real `infinity` binary built beside the test bundle.
 struct Infinity {
     var environment: [String: String]
+    /// The working directory the command runs in (default: the test's).
+    var directory: String? = nil
 
     static var binary: URL {
         // The test runner and the executable are built into the same products folder.
@@ -33,6 +35,7 @@ struct Infinity {
         let process = Process()
         process.executableURL = Self.binary
         process.arguments = arguments
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "INFINITY_PASSPHRASE")
         env.removeValue(forKey: "INFINITY_STORE")
@@ -62,7 +65,7 @@ struct Infinity {
         try await withTemporaryDirectory { directory in
             let store = directory + "/store"
             let cli = Infinity(environment: ["INFINITY_PASSPHRASE": "pass one", "INFINITY_STORE": store])
-            let created = try cli.run("init", store, "--name", "alice")
+            let created = try cli.run("init", "--bare", store, "--name", "alice")
             #expect(created.status == 0, "\(created.error)")
             #expect(created.output.contains("alice"))
 
@@ -113,7 +116,7 @@ struct Infinity {
         try await withTemporaryDirectory { directory in
             let store = directory + "/store"
             let cli = Infinity(environment: ["INFINITY_PASSPHRASE": "right"])
-            #expect(try cli.run("init", store).status == 0)
+            #expect(try cli.run("init", "--bare", store).status == 0)
 
             let wrong = try Infinity(environment: ["INFINITY_PASSPHRASE": "wrong"]).run("stats", "--store", store)
             #expect(wrong.status == 1)
@@ -131,7 +134,7 @@ struct Infinity {
             #expect(badToken.status == 1)
             #expect(badToken.error.contains("blob reference"))
 
-            let again = try cli.run("init", store)
+            let again = try cli.run("init", "--bare", store)
             #expect(again.status == 1)
             #expect(again.error.contains("already"))
         }
@@ -141,7 +144,7 @@ struct Infinity {
         try await withTemporaryDirectory { directory in
             let store = directory + "/store"
             let old = Infinity(environment: ["INFINITY_PASSPHRASE": "old", "INFINITY_STORE": store])
-            #expect(try old.run("init", store).status == 0)
+            #expect(try old.run("init", "--bare", store).status == 0)
             let token = try old.run("blob", "put", "-", input: Data("secret".utf8)).output
                 .trimmingCharacters(in: .whitespacesAndNewlines)
             let newFile = directory + "/new.txt"
@@ -155,7 +158,10 @@ struct Infinity {
     }
 
     @Test func everyCommandHasHelpWithExamples() throws {
-        for command in [["init"], ["blob", "put"], ["blob", "get"], ["stats"], ["passphrase"], ["rebuild-index"]] {
+        for command in [
+            ["init"], ["commit"], ["checkout"], ["status"], ["diff"], ["log"], ["show"], ["ls"], ["cat"], ["branch"], ["fork"],
+            ["tag"], ["merge"], ["reflog"], ["blob", "put"], ["blob", "get"], ["stats"], ["passphrase"], ["rebuild-index"],
+        ] {
             let result = try Infinity(environment: [:]).run(command + ["--help"])
             #expect(result.status == 0)
             #expect(result.output.contains("Example"), "\(command) --help shows examples")
