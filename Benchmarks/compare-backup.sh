@@ -416,7 +416,7 @@ if $as_root && sync && echo 3 2>/dev/null > /proc/sys/vm/drop_caches; then cache
 [ "$caches_dropped" = no ] && caches_note="no (not root, or not allowed: caches stay warm)" || caches_note=yes
 drop_caches() { if [ "$caches_dropped" = yes ]; then sync; echo 3 > /proc/sys/vm/drop_caches; fi; }
 
-mkdir -p "$logs"
+rm -rf "$logs" "$work/corpus.list"; mkdir -p "$logs"
 python3 - "$results" "$corpus_bytes" "$corpus_files" "$corpus_symlinks" "$caches_note" "$tmpfs_note" "$(nproc)" \
     "${version[infinity]:-}" "${version[restic]:-}" "${version[borg]:-}" <<'PY'
 import json, sys
