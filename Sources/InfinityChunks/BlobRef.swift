@@ -48,10 +48,75 @@ public struct BlobRef: Hashable, Sendable {
         let bytes = [UInt8](data)
         var length: UInt64 = 0
         for (shift, byte) in bytes[1..<9].enumerated() { length |= UInt64(byte) << (8 * UInt64(shift)) }
-        guard bytes[0] <= 16, length <= UInt64(Int.max) else {
+        let root = try ChunkRef(serialized: bytes[9...])
+        guard length <= UInt64(Int.max), Self.isPossible(depth: Int(bytes[0]), length: Int(length), rootLength: root.length) else {
             throw ChunkError(.malformedReference, "the blob reference is damaged (impossible depth or length)")
         }
-        self.init(root: try ChunkRef(serialized: bytes[9...]), depth: Int(bytes[0]), length: Int(length))
+        self.init(root: root, depth: Int(bytes[0]), length: Int(length))
+    }
+
+    /// More levels of chunk lists than any stream needs: 16 levels address far more data than
+    /// any store holds.
+    public static let maximumDepth = 16
+
+    /// Whether a reference with these numbers could have been made by ``ChunkStore/putBlob(read:progress:)``:
+    /// a depth-0 root is the data itself, and a deeper root is one chunk of whole 72-byte
+    /// ``ChunkRef``s (an empty one only for the empty stream).
+    static func isPossible(depth: Int, length: Int, rootLength: Int) -> Bool {
+        guard depth <= maximumDepth, rootLength <= ChunkStore.maximumChunkSize else { return false }
+        if depth == 0 { return length == rootLength }
+        return rootLength % ChunkRef.serializedByteCount == 0 && (rootLength > 0 || length == 0)
+    }
+}
+
+// MARK: Compact binary form
+
+extension BlobRef {
+    /// The one binary form of a blob reference inside other stored data (tree values, field
+    /// values): `depth (1) | varint length | root chunk key (32) | varint root length`, varints
+    /// unsigned LEB128 in their shortest form. The root's id is not stored: it derives from its key.
+    public var compactForm: [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(compactFormByteCount)
+        bytes.append(UInt8(depth))
+        LEB128.append(UInt64(length), to: &bytes)
+        bytes.append(contentsOf: root.key.bytes)
+        LEB128.append(UInt64(root.length), to: &bytes)
+        return bytes
+    }
+
+    /// The size of ``compactForm``.
+    public var compactFormByteCount: Int {
+        1 + LEB128.size(UInt64(length)) + ChunkKey.byteCount + LEB128.size(UInt64(root.length))
+    }
+
+    /// Reads a compact form at the start of `bytes` (more may follow it). Returns the reference and
+    /// how many bytes it took, or nil when the bytes do not start with a compact form a blob
+    /// could have: truncated, an over-long varint, or an impossible depth or length.
+    public static func readCompactForm(from bytes: UnsafeRawBufferPointer) -> (blob: BlobRef, byteCount: Int)? {
+        guard let depth = bytes.first else { return nil }
+        var offset = 1
+        guard let length = LEB128.read(bytes, at: &offset), bytes.count - offset >= ChunkKey.byteCount,
+            let key = ChunkKey(bytes: Array(bytes[offset..<(offset + ChunkKey.byteCount)]))
+        else { return nil }
+        offset += ChunkKey.byteCount
+        guard let rootLength = LEB128.read(bytes, at: &offset), length <= UInt64(Int.max),
+            rootLength <= UInt64(ChunkStore.maximumChunkSize),
+            isPossible(depth: Int(depth), length: Int(length), rootLength: Int(rootLength))
+        else { return nil }
+        let root = ChunkRef(id: key.chunkID, key: key, length: Int(rootLength))
+        return (BlobRef(root: root, depth: Int(depth), length: Int(length)), offset)
+    }
+
+    /// Reads bytes that hold exactly one ``compactForm``.
+    ///
+    /// - Throws: ``ChunkError/Code/malformedReference`` when they hold anything else.
+    public init(compactForm bytes: some Collection<UInt8>) throws {
+        let read = Array(bytes).withUnsafeBytes { raw in Self.readCompactForm(from: raw).flatMap { $0.byteCount == raw.count ? $0.blob : nil } }
+        guard let read else {
+            throw ChunkError(.malformedReference, "a stored blob reference is damaged (\(bytes.count) bytes that are not one compact form)")
+        }
+        self = read
     }
 }
 
@@ -83,24 +148,51 @@ extension ChunkStore {
 
     /// The data chunks of a blob, in order.
     public func chunks(of blob: BlobRef) async throws -> [ChunkRef] {
-        var refs = [blob.root]
-        for level in 0..<blob.depth {
-            var listBytes: [UInt8] = []
-            try await getStream(refs) { listBytes += $0 }
-            guard listBytes.count % ChunkRef.serializedByteCount == 0 else {
-                throw ChunkError(
-                    .integrity,
-                    "the chunk list at level \(blob.depth - level) of blob \(blob.root.id.shortDescription) has a partial entry")
-            }
-            refs = try stride(from: 0, to: listBytes.count, by: ChunkRef.serializedByteCount).map {
-                try ChunkRef(serialized: listBytes[$0..<($0 + ChunkRef.serializedByteCount)])
-            }
+        var refs: [ChunkRef] = []
+        try await forEachChunk(of: blob) { ref, level in
+            if level == 0 { refs.append(ref) }
+            return true
         }
-        let total = refs.reduce(0) { $0 + $1.length }
+        return refs
+    }
+
+    /// Visits every chunk of a blob, level by level from the root down, each level in stream order:
+    /// `level` is the blob's depth for the root, 0 for data chunks. The chunk lists are read (a
+    /// level at a time, verified, in parallel); the data chunks are not. `visit` returns false to
+    /// end the walk there (before a list it should not read is read).
+    ///
+    /// - Throws: ``ChunkError/Code/integrity`` naming the blob when a list ends inside an entry or
+    ///   its data chunks do not add up to the blob's length, and whatever reading a list throws.
+    public func forEachChunk(of blob: BlobRef, _ visit: (ChunkRef, _ level: Int) throws -> Bool) async throws {
+        struct Stop: Error {}
+        guard try visit(blob.root, blob.depth) else { return }
+        var lists = [blob.root]
+        var total = blob.depth == 0 ? blob.root.length : 0
+        for level in stride(from: blob.depth, to: 0, by: -1) {
+            var next: [ChunkRef] = []
+            var partial: [UInt8] = []
+            do {
+                try await getStream(lists) { bytes in
+                    partial += bytes
+                    let whole = partial.count - partial.count % ChunkRef.serializedByteCount
+                    for offset in stride(from: 0, to: whole, by: ChunkRef.serializedByteCount) {
+                        let ref = try ChunkRef(serialized: partial[offset..<(offset + ChunkRef.serializedByteCount)])
+                        guard try visit(ref, level - 1) else { throw Stop() }
+                        if level == 1 { total += ref.length } else { next.append(ref) }
+                    }
+                    partial.removeFirst(whole)
+                }
+            } catch is Stop {
+                return
+            }
+            guard partial.isEmpty else {
+                throw ChunkError(.integrity, "the chunk list at level \(level) of blob \(blob.root.id.shortDescription) has a partial entry")
+            }
+            lists = next
+        }
         guard total == blob.length else {
             throw ChunkError(.integrity, "blob \(blob.root.id.shortDescription) lists \(total) bytes, its reference says \(blob.length)")
         }
-        return refs
     }
 
     /// Reads a whole blob in order, verifying every chunk.

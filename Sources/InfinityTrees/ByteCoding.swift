@@ -1,17 +1,8 @@
-/// Unsigned LEB128 varints and a bounds-checked reader: the two primitives every node encoding
-/// uses. Readers never trap on hostile input; they return nil and the caller names what broke.
-enum Varint {
-    /// Appends `value` as an unsigned LEB128 varint (1–10 bytes).
-    @inline(__always)
-    static func append(_ value: UInt64, to bytes: inout [UInt8]) {
-        var value = value
-        while value >= 0x80 {
-            bytes.append(UInt8(truncatingIfNeeded: value) | 0x80)
-            value >>= 7
-        }
-        bytes.append(UInt8(value))
-    }
-}
+import InfinityChunks
+
+/// Unsigned LEB128 varints: the writer every node encoding uses (shared with blob references).
+/// ``ByteReader`` reads them.
+typealias Varint = LEB128
 
 /// Reads a byte buffer front to back; every read checks the bounds.
 struct ByteReader {

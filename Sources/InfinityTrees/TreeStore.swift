@@ -130,25 +130,17 @@ public final class TreeStore: NodeSource, Sendable {
 
     // MARK: Values
 
-    private static let inlineTag: UInt8 = 0
-    private static let blobTag: UInt8 = 1
-
     /// The form a value takes in a leaf: inline, or a reference to a blob for long values.
     func storedForm(of value: [UInt8]) async throws -> [UInt8] {
         guard value.count > Self.inlineValueLimit else { return Self.inlineForm(of: value) }
-        let blob = try await chunks.putBlob(value)
-        var bytes: [UInt8] = [Self.blobTag, UInt8(blob.depth)]
-        Varint.append(UInt64(blob.length), to: &bytes)
-        bytes.append(contentsOf: blob.root.key.bytes)
-        Varint.append(UInt64(blob.root.length), to: &bytes)
-        return bytes
+        return [StoredValue.blobTag] + (try await chunks.putBlob(value)).compactForm
     }
 
     /// The stored form of a value short enough to stay inline.
     @inline(__always)
     static func inlineForm(of value: [UInt8]) -> [UInt8] {
         [UInt8](unsafeUninitializedCapacity: value.count + 1) { buffer, count in
-            buffer[0] = inlineTag
+            buffer[0] = StoredValue.inlineTag
             value.withUnsafeBufferPointer { source in
                 if let base = source.baseAddress { (buffer.baseAddress! + 1).initialize(from: base, count: source.count) }
             }
@@ -160,29 +152,52 @@ public final class TreeStore: NodeSource, Sendable {
     /// no suspension point).
     @inline(__always)
     static func inlineValue(_ stored: ArraySlice<UInt8>) -> [UInt8]? {
-        guard stored.first == inlineTag else { return nil }
+        guard stored.first == StoredValue.inlineTag else { return nil }
         return Array(stored.dropFirst())
     }
 
     /// The value a leaf's stored form stands for, reading its blob if it has one.
     func value(fromStored stored: ArraySlice<UInt8>) async throws -> [UInt8] {
-        guard let tag = stored.first else { throw TreeError(.malformedNode, "a stored value is empty") }
         if let inline = Self.inlineValue(stored) { return inline }
-        var reader = ByteReader(Array(stored), offset: 1)
-        guard tag == Self.blobTag, let depth = reader.readByte(), depth <= 16,
-            let length = reader.readLength(limit: Int.max),
-            let keyBytes = reader.readBytes(ChunkKey.byteCount), let key = ChunkKey(bytes: Array(keyBytes)),
-            let rootLength = reader.readLength(limit: ChunkStore.maximumChunkSize), reader.isAtEnd
-        else { throw TreeError(.malformedNode, "a stored value has an unknown form (tag \(tag))") }
-        let blob = BlobRef(root: ChunkRef(id: key.chunkID, key: key, length: rootLength), depth: Int(depth), length: length)
+        let blob: BlobRef
+        switch try StoredValue(stored: stored) {
+        case .inline(let bytes): return Array(bytes)
+        case .blob(let reference): blob = reference
+        }
         var value: [UInt8] = []
         // The length is only a claim until the chunks are read: never reserve on its word alone.
-        value.reserveCapacity(min(length, 1 << 20))
+        value.reserveCapacity(min(blob.length, 1 << 20))
         try await chunks.getBlob(blob) { value += $0 }
-        guard value.count == length else {
-            throw TreeError(.malformedNode, "a stored value claims \(length) bytes but its blob holds \(value.count)")
+        guard value.count == blob.length else {
+            throw TreeError(.malformedNode, "a stored value claims \(blob.length) bytes but its blob holds \(value.count)")
         }
         return value
+    }
+}
+
+/// A value as a leaf keeps it: inline, or, for values over ``TreeStore/inlineValueLimit``
+/// bytes, a blob of its own.
+public enum StoredValue: Sendable, Hashable {
+    case inline(ArraySlice<UInt8>)
+    case blob(BlobRef)
+
+    static let inlineTag: UInt8 = 0
+    static let blobTag: UInt8 = 1
+
+    /// Reads a leaf entry's stored form: `0x00 ‖ value` or `0x01 ‖ compact blob reference`.
+    ///
+    /// - Throws: ``TreeError/Code/malformedNode`` for any other form.
+    public init(stored: ArraySlice<UInt8>) throws {
+        guard let tag = stored.first else { throw TreeError(.malformedNode, "a stored value is empty") }
+        switch tag {
+        case Self.inlineTag: self = .inline(stored.dropFirst())
+        case Self.blobTag:
+            guard let blob = try? BlobRef(compactForm: stored.dropFirst()) else {
+                throw TreeError(.malformedNode, "a stored value's blob reference is damaged")
+            }
+            self = .blob(blob)
+        default: throw TreeError(.malformedNode, "a stored value has an unknown form (tag \(tag))")
+        }
     }
 }
 

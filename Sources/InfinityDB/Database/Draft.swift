@@ -79,20 +79,30 @@ public actor Draft {
         return state
     }
 
-    private func mapRoot(_ name: String) async throws -> TreeRoot {
+    /// The working tree of a map field, created empty (with values in `format`) if absent.
+    private func mapRoot(_ name: String, format: ValueFormat) async throws -> TreeRoot {
         if let root = try FieldReads.mapRoot(try await state(of: name), field: name) { return root }
         try validateFieldName(name)
         let root = try writer.emptyTree(.map)
-        working[name] = .map(root)
+        working[name] = FieldState(.map(root), format: format)
         return root
     }
 
-    private func listRoot(_ name: String) async throws -> TreeRoot {
+    /// The working tree of a list field, created empty (with elements in `format`) if absent.
+    private func listRoot(_ name: String, format: ValueFormat) async throws -> TreeRoot {
         if let root = try FieldReads.listRoot(try await state(of: name), field: name) { return root }
         try validateFieldName(name)
         let root = try writer.emptyTree(.list)
-        working[name] = .list(root)
+        working[name] = FieldState(.list(root), format: format)
         return root
+    }
+
+    /// Records that values in `format` are written to a field the draft holds.
+    private func noteWriting(_ format: ValueFormat, to name: String) async throws {
+        guard let state = working[name], state.format != format else { return }
+        // Buffered edits count as values the field holds.
+        try await applyPendingEdits(name)
+        working[name] = try working[name]?.writing(format, field: name)
     }
 
     private func validateFieldName(_ name: String) throws {
@@ -105,8 +115,9 @@ public actor Draft {
     private func applyPendingEdits(_ name: String) async throws {
         guard let edits = pendingEdits.removeValue(forKey: name), !edits.isEmpty else { return }
         pendingEditBytes -= edits.reduce(0) { $0 + $1.key.bytes.count + ($1.value?.count ?? 0) }
-        let root = try await mapRoot(name)
-        working[name] = .map(try await writer.apply(edits.map { ($0.key.bytes, $0.value) }, to: root))
+        // Buffering an edit made the field, so it is in `working`.
+        guard let state = working[name], case .map(let root) = state.content else { return }
+        working[name]?.content = .map(try await writer.apply(edits.map { ($0.key.bytes, $0.value) }, to: root))
         try await storeEarlyIfLarge()
     }
 
@@ -124,17 +135,18 @@ public actor Draft {
     /// Sets the value under `key`.
     public func set<Key, Value>(_ value: Value, for key: Key, in field: VersionedMap<Key, Value>) async throws {
         let (key, value) = (key.encodedKey, try field.values.encode(value))
-        try await exclusively { try await buffer(key, value, in: field.name) }
+        try await exclusively { try await buffer(key, value, in: field.name, format: field.values.format) }
     }
 
     /// Removes `key` (nothing happens if it is absent).
     public func remove<Key, Value>(_ key: Key, from field: VersionedMap<Key, Value>) async throws {
         let key = key.encodedKey
-        try await exclusively { try await buffer(key, nil, in: field.name) }
+        try await exclusively { try await buffer(key, nil, in: field.name, format: field.values.format) }
     }
 
-    private func buffer(_ key: [UInt8], _ value: [UInt8]?, in name: String) async throws {
-        _ = try await mapRoot(name)
+    private func buffer(_ key: [UInt8], _ value: [UInt8]?, in name: String, format: ValueFormat) async throws {
+        _ = try await mapRoot(name, format: format)
+        if value != nil { try await noteWriting(format, to: name) }
         guard key.count <= TreeWriter.maximumKeyLength else {
             throw DatabaseError(.invalidArgument, "a key of field \"\(name)\" encodes to \(key.count) bytes, more than \(TreeWriter.maximumKeyLength)")
         }
@@ -184,15 +196,15 @@ public actor Draft {
     /// Replaces the elements in `range` with `elements`.
     public func replace<Element>(_ range: Range<Int>, with elements: [Element], in field: List<Element>) async throws {
         let encoded = try elements.map { try field.elements.encode($0) }
-        try await exclusively { try await replace(range, with: encoded, in: field.name) }
+        try await exclusively { try await replace(range, with: encoded, in: field.name, format: field.elements.format) }
     }
 
     /// Appends elements at the end.
     public func append<Element>(_ elements: [Element], to field: List<Element>) async throws {
         let encoded = try elements.map { try field.elements.encode($0) }
         try await exclusively {
-            let count = try await listRoot(field.name).count
-            try await replace(count..<count, with: encoded, in: field.name)
+            let count = try await listRoot(field.name, format: field.elements.format).count
+            try await replace(count..<count, with: encoded, in: field.name, format: field.elements.format)
         }
     }
 
@@ -206,12 +218,13 @@ public actor Draft {
         try await replace(range, with: [], in: field)
     }
 
-    private func replace(_ range: Range<Int>, with encoded: [[UInt8]], in name: String) async throws {
-        let root = try await listRoot(name)
+    private func replace(_ range: Range<Int>, with encoded: [[UInt8]], in name: String, format: ValueFormat) async throws {
+        let root = try await listRoot(name, format: format)
         guard range.lowerBound >= 0, range.upperBound <= root.count else {
             throw DatabaseError(.invalidArgument, "range \(range) is outside list \"\(name)\" of \(root.count) elements")
         }
-        working[name] = .list(try await writer.replaceSubrange(range, with: encoded, in: root))
+        if !encoded.isEmpty { try await noteWriting(format, to: name) }
+        working[name]?.content = .list(try await writer.replaceSubrange(range, with: encoded, in: root))
         changed.insert(name)
         try await storeEarlyIfLarge()
     }
@@ -236,7 +249,7 @@ public actor Draft {
         try await exclusively {
             if let state = try await state(of: field.name) { try requireKind(.serialized, of: state, field: field.name) }
             try validateFieldName(field.name)
-            working[field.name] = .serialized(encoded)
+            working[field.name] = FieldState(.serialized(encoded), format: field.values.format)
             changed.insert(field.name)
         }
     }

@@ -72,7 +72,7 @@ enum FieldReads {
     static func serialized<Value>(_ field: Serialized<Value>, state: FieldState?) throws -> Value? {
         guard let state else { return nil }
         try requireKind(.serialized, of: state, field: field.name)
-        guard case .serialized(let bytes) = state else { return nil }
+        guard case .serialized(let bytes) = state.content else { return nil }
         return try field.values.decode(bytes)
     }
 }

@@ -12,8 +12,20 @@ public struct MergePolicy: Sendable {
     }
 
     let side: Side?
-    private(set) var mapResolvers: [String: @Sendable (MapConflict) async throws -> [UInt8]?] = [:]
-    private(set) var serializedResolvers: [String: @Sendable (_ base: [UInt8]?, _ ours: [UInt8], _ theirs: [UInt8]) async throws -> [UInt8]] = [:]
+    private(set) var mapResolvers: [String: MapResolver] = [:]
+    private(set) var serializedResolvers: [String: SerializedResolver] = [:]
+
+    /// A map field's resolver, and the format of the values it returns.
+    struct MapResolver: Sendable {
+        let format: ValueFormat
+        let resolve: @Sendable (MapConflict) async throws -> [UInt8]?
+    }
+
+    /// A serialized field's resolver, and the format of the value it returns.
+    struct SerializedResolver: Sendable {
+        let format: ValueFormat
+        let merge: @Sendable (_ base: [UInt8]?, _ ours: [UInt8], _ theirs: [UInt8]) async throws -> [UInt8]
+    }
 
     /// Any conflict fails the merge with ``DatabaseError/Code/mergeConflict``, listing them.
     public static let fail = MergePolicy(side: nil)
@@ -30,7 +42,7 @@ public struct MergePolicy: Sendable {
     ) -> MergePolicy {
         var policy = self
         let coder = field.values
-        policy.mapResolvers[field.name] = { conflict in
+        policy.mapResolvers[field.name] = MapResolver(format: coder.format) { conflict in
             let decode: ([UInt8]?) throws -> Value? = { bytes in try bytes.map { try coder.decode($0) } }
             let value = try await resolve(
                 try Key(encodedKey: conflict.key), try decode(conflict.base), try decode(conflict.ours), try decode(conflict.theirs))
@@ -45,7 +57,7 @@ public struct MergePolicy: Sendable {
     ) -> MergePolicy {
         var policy = self
         let coder = field.values
-        policy.serializedResolvers[field.name] = { base, ours, theirs in
+        policy.serializedResolvers[field.name] = SerializedResolver(format: coder.format) { base, ours, theirs in
             try coder.encode(try await resolve(try base.map { try coder.decode($0) }, try coder.decode(ours), try coder.decode(theirs)))
         }
         return policy
@@ -174,13 +186,17 @@ extension Database {
                 return ours
             }
         }
-        switch (ours, theirs) {
+        // A side (or a resolver) that wrote binary values makes the merged field binary, as
+        // writing them in a draft would (FieldState.writing).
+        let format: ValueFormat =
+            ours.format == .binary || theirs.format == .binary || policy.mapResolvers[name]?.format == .binary ? .binary : .raw
+        switch (ours.content, theirs.content) {
         case let (.map(ourRoot), .map(theirRoot)):
             let baseRoot = try await baseTree(base, else: ourRoot, writer)
             var found: [MergeConflictSite] = []
             let resolver = policy.mapResolvers[name]
             let merged = try await writer.merge(base: baseRoot, ours: ourRoot, theirs: theirRoot) { (conflict: MapConflict) in
-                if let resolver { return try await resolver(conflict) }
+                if let resolver { return try await resolver.resolve(conflict) }
                 switch policy.side {
                 case .ours: return conflict.ours
                 case .theirs: return conflict.theirs
@@ -190,7 +206,7 @@ extension Database {
                 }
             }
             conflicts += found
-            return .map(merged)
+            return FieldState(.map(merged), format: format)
         case let (.list(ourRoot), .list(theirRoot)):
             let baseRoot = try await baseTree(base, else: ourRoot, writer)
             var found = 0
@@ -204,12 +220,12 @@ extension Database {
                 }
             }
             if found > 0 { conflicts.append(MergeConflictSite(field: name, description: "list \"\(name)\": \(found) overlapping edits")) }
-            return .list(merged)
+            return FieldState(.list(merged), format: format)
         case let (.serialized(ourValue), .serialized(theirValue)):
             var baseValue: [UInt8]? = nil
-            if case .serialized(let bytes) = base { baseValue = bytes }
+            if case .serialized(let bytes) = base?.content { baseValue = bytes }
             if let resolver = policy.serializedResolvers[name] {
-                return .serialized(try await resolver(baseValue, ourValue, theirValue))
+                return FieldState(.serialized(try await resolver.merge(baseValue, ourValue, theirValue)), format: resolver.format)
             }
             switch policy.side {
             case .ours: return ours

@@ -1,4 +1,5 @@
 import Foundation
+import InfinityChunks
 
 /// Decodes `Decodable` values from ``BinaryValueFormat``.
 enum BinaryValueDecoding {
@@ -139,7 +140,17 @@ final class DecodingInput {
         case .unkeyed, .keyed:
             let header = try containerHeader(at: start, limit: limit)
             return header.bodyStart + header.bodySize
+        case .blobReference:
+            return try blobReference(at: start, limit: limit).end
         }
+    }
+
+    /// The blob reference whose tag is at `start`, and where it ends.
+    func blobReference(at start: Int, limit: Int) throws(DecodingFailure) -> (blob: BlobRef, end: Int) {
+        let available = max(0, min(limit, bytes.count) - (start + 1))
+        let read = try withBytes(at: start + 1, count: available) { BlobRef.readCompactForm(from: $0) }
+        guard let read else { throw DecodingFailure("blob reference at byte \(start) is damaged") }
+        return (read.blob, start + 1 + read.byteCount)
     }
 
     private func fixedWidthEnd(_ size: Int, at cursor: Int, limit: Int) throws(DecodingFailure) -> Int {
@@ -244,6 +255,12 @@ final class DecodingInput {
         case .uuid: return reinterpret(try uuid(range), as: T.self)
         case .date:
             return reinterpret(Date(timeIntervalSinceReferenceDate: try double(range)), as: T.self)
+        case .blobReference:
+            let tag = try tag(at: range.start)
+            guard tag == .blobReference else { throw .mismatch(expected: BinaryTag.blobReference.name, found: tag) }
+            let (blob, end) = try blobReference(at: range.start, limit: range.end)
+            guard end == range.end else { throw DecodingFailure("blob reference at byte \(range.start) is followed by \(range.end - end) stray byte(s)") }
+            return reinterpret(blob, as: T.self)
         case .integer(let integerType): return try integer(range, as: integerType, returning: T.self)
         }
     }

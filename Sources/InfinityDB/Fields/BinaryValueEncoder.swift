@@ -1,4 +1,5 @@
 import Foundation
+import InfinityChunks
 
 // The encoder builds a small tree of the value first and writes it out afterwards: nested
 // containers can be filled after their later siblings, keyed entries are sorted before writing,
@@ -69,6 +70,7 @@ enum EncodedNode {
         case .byteArray: self = .bytes(reinterpret(value, as: [UInt8].self))
         case .uuid: self = .bytes(withUnsafeBytes(of: reinterpret(value, as: UUID.self).uuid) { [UInt8]($0) })
         case .date: self = .double(reinterpret(value, as: Date.self).timeIntervalSinceReferenceDate.bitPattern)
+        case .blobReference: self = .written([BinaryTag.blobReference.rawValue] + reinterpret(value, as: BlobRef.self).compactForm)
         case .integer(let type): self = Self.integer(value, as: type)
         }
     }

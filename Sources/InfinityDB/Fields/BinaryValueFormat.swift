@@ -1,4 +1,5 @@
 import Foundation
+import InfinityChunks
 
 /// The compact binary format ``ValueCoder`` uses for `Codable` types that have no raw form.
 ///
@@ -14,11 +15,14 @@ import Foundation
 ///           | 0x08 varint bytes        Data, [UInt8] and UUID: byte count, then the bytes
 ///           | 0x09 varint varint value*          unkeyed: element count, body size, elements
 ///           | 0x0A varint varint (varint utf8 value)*   keyed: entry count, body size, entries
+///           | 0x0B blob                ``BlobRef``: its compact form (``BlobRef/compactForm``)
 /// varint   := unsigned LEB128, shortest form
 /// ```
 ///
 /// The format is self-describing so a keyed container can find its entries, and every container
-/// states its body size so skipping a value never walks inside it.
+/// states its body size so skipping a value never walks inside it. That is also what lets the
+/// store find every blob reference in a value without knowing its type
+/// (``BinaryValueFormat/forEachBlobReference(in:_:)``).
 ///
 /// Determinism: equal values give equal bytes. Keyed entries are sorted by the UTF-8 bytes of
 /// their keys (a duplicate key keeps the value written last), which removes the random iteration
@@ -50,6 +54,7 @@ enum BinaryTag: UInt8 {
     case bytes = 0x08
     case unkeyed = 0x09
     case keyed = 0x0A
+    case blobReference = 0x0B
 
     /// What a type-mismatch message calls a value with this tag.
     var name: String {
@@ -64,6 +69,7 @@ enum BinaryTag: UInt8 {
         case .bytes: "a byte string"
         case .unkeyed: "an unkeyed container"
         case .keyed: "a keyed container"
+        case .blobReference: "a blob reference"
         }
     }
 }
@@ -72,10 +78,11 @@ enum BinaryTag: UInt8 {
 
 /// Types the value coders write in a raw or primitive form instead of through their own
 /// `Codable` implementation: the primitives (so that generic `encode<T>` calls on them skip a
-/// nested encoder), and `Data`, `[UInt8]`, `UUID` and `Date`, whose own implementations write
-/// one element per byte, a 36-character string, or need a nested encoder for one `Double`.
+/// nested encoder), `Data`, `[UInt8]`, `UUID` and `Date`, whose own implementations write
+/// one element per byte, a 36-character string, or need a nested encoder for one `Double`, and
+/// `BlobRef`, whose own implementation writes a token string the store could not tell from text.
 enum SpecialType {
-    case data, byteArray, uuid, date, string, bool, float, double
+    case data, byteArray, uuid, date, string, bool, float, double, blobReference
     case integer(any CodableInteger.Type)
 
     /// Cached because `[UInt8]` is generic: naming its metadata costs a runtime lookup.
@@ -92,6 +99,7 @@ enum SpecialType {
         case Self.byteArrayIdentifier: self = .byteArray
         case ObjectIdentifier(UUID.self): self = .uuid
         case ObjectIdentifier(Date.self): self = .date
+        case ObjectIdentifier(BlobRef.self): self = .blobReference
         case ObjectIdentifier(Float.self): self = .float
         case ObjectIdentifier(Int64.self): self = .integer(Int64.self)
         case ObjectIdentifier(UInt64.self): self = .integer(UInt64.self)

@@ -12,8 +12,9 @@ import Foundation
 ///   `UUID` (its 16 bytes) and `Date` (the `Double` bits of `timeIntervalSinceReferenceDate`).
 ///   The bytes are the value and nothing else; decoding checks the length (and UTF-8).
 /// - **Binary**, for every other `Codable` type: a self-describing format with a leading version
-///   byte, compact integers, and keyed entries sorted by key so that dictionaries encode the same
-///   whatever their iteration order. Sets, and dictionaries keyed by other types, are sorted by
+///   byte, compact integers, blob references (``BlobRef``, also on its own) in a form the store
+///   finds without knowing the type, and keyed entries sorted by key so that dictionaries encode
+///   the same whatever their iteration order. Sets, and dictionaries keyed by other types, are sorted by
 ///   their encoded elements and keys. Nesting is limited to 128 levels.
 ///
 /// Decoding never traps and never allocates more than the input justifies: truncated, damaged or
@@ -25,6 +26,9 @@ public struct ValueCoder<Value: Codable & Sendable>: Sendable {
     public init() {
         raw = RawValueCoding(Value.self)
     }
+
+    /// Whether values are written in the self-describing binary format (rather than as raw bytes).
+    var usesBinaryFormat: Bool { raw == nil }
 
     /// The encoding of `value`.
     ///
@@ -120,6 +124,9 @@ private struct RawValueCoding<Value: Sendable>: Sendable {
             }
         case .integer(let integerType):
             self = Self.integer(integerType)
+        case .blobReference:
+            // In the binary format, so that the store can find the reference (raw bytes say nothing of what they hold).
+            return nil
         }
     }
 
