@@ -206,7 +206,7 @@ struct GarbageCollect: AsyncParsableCommand {
     private func describe(_ report: GarbageCollectionReport) {
         let sweep = report.sweep
         let would = report.dryRun ? "would be " : ""
-        print("Marked \(sweep.liveChunks) reachable chunks from \(report.roots) commits.")
+        print("Marked \(sweep.liveChunks) reachable chunks from \(report.roots) root commit\(report.roots == 1 ? "" : "s").")
         print("Condemned: \(sweep.condemnedChunks) chunks (\(ByteCount.format(sweep.condemnedBytes))) \(would)newly found unreachable; \(sweep.revivedChunks) \(would)revived.")
         if sweep.repackedPacks > 0 {
             print("Repacked: \(sweep.repackedPacks) partly used packs, \(sweep.copiedChunks) chunks (\(ByteCount.format(sweep.copiedBytes))) \(would)copied.")

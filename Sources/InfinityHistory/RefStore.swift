@@ -372,32 +372,19 @@ public final class RefStore: Sendable {
     /// The commits garbage collection must keep, each once: every branch, tag and agent ref,
     /// a detached HEAD, and every commit a reflog entry points at, unless the entry has expired.
     ///
-    /// A reflog entry expires when it is older than `reflogSince`, or when a later change of
-    /// the same ref (or, for HEAD's entries, of any ref) released its commit (see
-    /// ``update(_:to:expected:agent:message:releasing:)``). Expired entries stay in the reflog;
-    /// `name@{n}` on one may then name a commit that is no longer stored.
+    /// A reflog entry expires when it is older than `reflogSince` or than the time recorded by
+    /// ``expireReflog(before:)``, or when a later change of the same ref (or, for HEAD's entries,
+    /// of any ref) released its commit (see ``update(_:to:expected:agent:message:releasing:)``).
+    /// Expired entries stay in the reflog; `name@{n}` on one may then name a commit that is no
+    /// longer stored.
     public func liveRoots(reflogSince: Date? = nil) throws -> [ChunkRef] {
-        let since: Int64
-        if let reflogSince {
-            guard let milliseconds = Milliseconds.since1970(reflogSince) else {
-                throw HistoryError(.invalidArgument, "date \(reflogSince) is out of range")
-            }
-            since = milliseconds
-        } else {
-            since = .min
-        }
+        let since = try reflogCutoff(reflogSince)
         var roots = try refs().map(\.1)
         if case .detached(let ref) = try head() { roots.append(ref) }
         let logged = try withConnection("listing the commits the reflog keeps") { db in
             // One row per commit: the oldest live entry that names it (any entry would do).
             let rows = try db.cachedStatement(
-                """
-                SELECT min(seq), ref, new_id, new_sealed FROM reflog
-                WHERE new_id IS NOT NULL AND time_ms >= ?
-                AND NOT EXISTS (SELECT 1 FROM released WHERE released.commit_id = reflog.new_id
-                    AND released.seq >= reflog.seq AND (released.ref = reflog.ref OR reflog.ref = 'HEAD'))
-                GROUP BY new_id
-                """
+                "SELECT min(seq), ref, new_id, new_sealed FROM reflog WHERE new_id IS NOT NULL AND NOT \(Self.expired) GROUP BY new_id"
             ).rows([.integer(since)])
             return try rows.map { row in
                 let name = try storedRefName(row[1], in: "reflog")
@@ -406,6 +393,66 @@ public final class RefStore: Sendable {
         }
         var seen = Set<ChunkID>()
         return (roots + logged.compactMap { $0 }).filter { seen.insert($0.id).inserted }
+    }
+
+    /// The reflog entries that no longer keep their commits (see ``liveRoots(reflogSince:)``):
+    /// their commits may have been deleted, which is no damage.
+    public func expiredReflogSequences(reflogSince: Date? = nil) throws -> Set<Int64> {
+        let since = try reflogCutoff(reflogSince)
+        return try withConnection("listing expired reflog entries") { db in
+            Set(try db.cachedStatement("SELECT seq FROM reflog WHERE new_id IS NOT NULL AND \(Self.expired)")
+                .rows([.integer(since)]).compactMap { row -> Int64? in
+                    if case .integer(let sequence) = row[0] { return sequence }
+                    return nil
+                })
+        }
+    }
+
+    /// Records that reflog entries older than `date` no longer keep their commits, for good:
+    /// garbage collection calls it before it deletes anything, so that later readers (`check`)
+    /// know those commits may be gone. The recorded time only ever moves forward.
+    public func expireReflog(before date: Date) throws {
+        guard let milliseconds = Milliseconds.since1970(date) else {
+            throw HistoryError(.invalidArgument, "date \(date) is out of range")
+        }
+        try withConnection("recording the reflog expiry") { db in
+            try db.transaction {
+                guard milliseconds > (try Self.recordedExpiry(db) ?? .min) else { return }
+                try db.cachedStatement("INSERT OR REPLACE INTO meta(key, value) VALUES ('reflog-expired-before-ms', ?)")
+                    .run([.text(String(milliseconds))])
+            }
+        }
+    }
+
+    /// The time recorded by ``expireReflog(before:)``, or nil.
+    public func reflogExpiry() throws -> Date? {
+        try withConnection("reading the reflog expiry") { db in try Self.recordedExpiry(db).map(Milliseconds.date) }
+    }
+
+    /// An entry (`reflog` row, `?1` the cutoff in ms) that no longer keeps its commit.
+    private static let expired = """
+        (reflog.time_ms < ?1 OR EXISTS (SELECT 1 FROM released WHERE released.commit_id = reflog.new_id
+            AND released.seq >= reflog.seq AND (released.ref = reflog.ref OR reflog.ref = 'HEAD')))
+        """
+
+    private func reflogCutoff(_ reflogSince: Date?) throws -> Int64 {
+        var since = try withConnection("reading the reflog expiry") { db in try Self.recordedExpiry(db) } ?? .min
+        if let reflogSince {
+            guard let milliseconds = Milliseconds.since1970(reflogSince) else {
+                throw HistoryError(.invalidArgument, "date \(reflogSince) is out of range")
+            }
+            since = max(since, milliseconds)
+        }
+        return since
+    }
+
+    private static func recordedExpiry(_ db: SQLiteConnection) throws -> Int64? {
+        let rows = try db.cachedStatement("SELECT value FROM meta WHERE key = 'reflog-expired-before-ms'").rows()
+        guard case .text(let text) = rows.first?[0] else { return nil }
+        guard let milliseconds = Int64(text) else {
+            throw HistoryError(.corrupt, "refs database: the recorded reflog expiry '\(text)' is not a number")
+        }
+        return milliseconds
     }
 
     // MARK: Commit catalog

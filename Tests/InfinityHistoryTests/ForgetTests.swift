@@ -128,6 +128,12 @@ struct ForgetFixture {
         #expect(!roots.contains(old[2].id))
         #expect(!roots.contains(old[3].id), "HEAD's reflog entries are released with the branch's")
         #expect(try fixture.refs.reflog(.main, limit: 100).count == 5, "the reflog is not rewritten")
+        // Every entry of main and HEAD naming the old line; the tag's own entry still counts.
+        let released = try fixture.refs.reflog(nil, limit: 100).filter { entry in
+            [RefName.main, .head].contains(entry.name) && old.map(\.id).contains(entry.new?.id)
+        }
+        #expect(!released.isEmpty)
+        #expect(try fixture.refs.expiredReflogSequences() == Set(released.map(\.sequence)), "what check may find gone")
 
         // A released commit named again later is a root again through the new entries.
         let revived = try RefName.branch("revived")
@@ -146,6 +152,15 @@ struct ForgetFixture {
         let cutoff = fixture.clock.now - 86_400
         #expect(Set(try fixture.refs.liveRoots().map(\.id)) == [old[0].id, kept[0].id])
         #expect(try fixture.refs.liveRoots(reflogSince: cutoff).map(\.id) == [kept[0].id])
+        #expect(try fixture.refs.expiredReflogSequences().isEmpty)
+
+        // Once recorded, an expiry holds for every later reader, and never moves back.
+        try fixture.refs.expireReflog(before: cutoff)
+        try fixture.refs.expireReflog(before: cutoff - 86_400)
+        #expect(try fixture.refs.reflogExpiry() == cutoff)
+        #expect(try fixture.refs.liveRoots().map(\.id) == [kept[0].id])
+        let scratchEntries = try fixture.refs.reflog(scratch, limit: 10).compactMap { $0.new == nil ? nil : $0.sequence }
+        #expect(try fixture.refs.expiredReflogSequences() == Set(scratchEntries))
     }
 
     @Test func mergeParentsFollowTheRewrittenLine() async throws {

@@ -81,7 +81,11 @@ extension Database {
         let packs = store.chunks.packs
         // The horizon comes first: whatever is stored after it is not condemned by this run.
         let horizon = try await packs.beginSweep(at: now)
-        let roots = try refs.liveRoots(reflogSince: options.reflogExpiry.map { now - Self.seconds($0) })
+        let reflogSince = options.reflogExpiry.map { now - Self.seconds($0) }
+        // Recorded before anything is deleted, so `check` knows which reflog entries may name
+        // commits that are gone.
+        if let reflogSince, !options.dryRun { try refs.expireReflog(before: reflogSince) }
+        let roots = try refs.liveRoots(reflogSince: reflogSince)
         progress(.marking(roots: roots.count))
         let live = try await reachable(self, roots)
 
