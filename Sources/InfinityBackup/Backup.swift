@@ -111,7 +111,7 @@ public struct Backup: Sendable {
         let storedBefore = try database.store.statistics().storedBytes
         let draft = try await database.draft(on: options.branch)
         let parent = await draft.base
-        var run = CommitRun(
+        let run = CommitRun(
             draft: draft, parent: parent, options: options, progress: progress,
             totals: try await parent.get(SnapshotIndex.summary) ?? Self.emptySummary(options))
         for source in sources {
@@ -146,7 +146,9 @@ public struct Backup: Sendable {
 }
 
 /// The state of one commit in progress.
-private struct CommitRun {
+/// A class, not a struct: it is used across suspension points inside a task group, where an
+/// `inout` capture of a struct has proved fragile.
+private final class CommitRun {
     let draft: Draft
     let parent: Snapshot
     let options: BackupOptions
@@ -179,7 +181,7 @@ private struct CommitRun {
 
     /// The directories above a source (`home` and `home/ann` for `home/ann/photos`), so a
     /// restore recreates them with their modes and times.
-    mutating func recordAncestors(of source: BackupSource) async throws {
+    func recordAncestors(of source: BackupSource) async throws {
         var ancestor = source.snapshotPath.parent
         var disk = URL(fileURLWithPath: source.diskPath).deletingLastPathComponent()
         var chain: [(SnapshotPath, String)] = []
@@ -202,7 +204,7 @@ private struct CommitRun {
     }
 
     /// Walks one source beside the parent's entries for the same subtree (both in key order).
-    mutating func record(_ source: BackupSource) async throws {
+    func record(_ source: BackupSource) async throws {
         var walkOptions = TreeWalker.Options()
         walkOptions.excludePatterns = options.excludePatterns
         walkOptions.excludeCaches = options.excludeCaches
@@ -273,7 +275,7 @@ private struct CommitRun {
         var weight: Int64 = 0
     }
 
-    private mutating func finish(_ stored: StoredFile) async throws {
+    private func finish(_ stored: StoredFile) async throws {
         if let warning = stored.warning { warnings.append(warning) }
         counters.bytesRead += stored.bytesRead
         if stored.bytesRead > 0 { filesRead += 1 }
@@ -330,7 +332,7 @@ private struct CommitRun {
     }
 
     /// The entry for a walked path, without content.
-    private mutating func entry(for item: WalkItem) -> FileEntry {
+    private func entry(for item: WalkItem) -> FileEntry {
         let status = item.status
         var entry = FileEntry(
             kind: status.kind, mode: status.mode, userID: status.userID, groupID: status.groupID,
@@ -358,7 +360,7 @@ private struct CommitRun {
     }
 
     /// Writes the entry unless the parent has exactly it, and keeps the totals.
-    private mutating func apply(_ entry: FileEntry, previous: FileEntry?, at path: SnapshotPath, countIn: Bool) async throws {
+    private func apply(_ entry: FileEntry, previous: FileEntry?, at path: SnapshotPath, countIn: Bool) async throws {
         if let previous { subtract(previous) }
         add(entry)
         if previous == entry {
@@ -371,7 +373,7 @@ private struct CommitRun {
         }
     }
 
-    private mutating func add(_ entry: FileEntry) {
+    private func add(_ entry: FileEntry) {
         switch entry.kind {
         case .file:
             totals.files += 1
@@ -381,7 +383,7 @@ private struct CommitRun {
         }
     }
 
-    private mutating func subtract(_ entry: FileEntry) {
+    private func subtract(_ entry: FileEntry) {
         switch entry.kind {
         case .file:
             totals.files -= 1
