@@ -45,7 +45,7 @@ public struct BackupOptions: Sendable {
     public var concurrentFiles = max(16, ProcessInfo.processInfo.activeProcessorCount * 16)
     /// Bytes of file content in flight at once, at most (a file counts its size up to one
     /// maximum chunk, which is what its reader buffers); one file is always allowed.
-    public var bytesInFlight = 32 << 20
+    public var bytesInFlight = 16 << 20
     /// The user-facing names of the sources, for the snapshot's summary.
     public var sourceNames: [String] = []
 
@@ -198,8 +198,9 @@ private final class CommitRun {
                 warnings.append("\(error)")
                 continue
             }
-            let item = WalkItem(path: path, diskPath: Array(diskPath.utf8), status: status, linkTarget: nil, extendedAttributes: [])
-            try await apply(entry(for: item), previous: try await parent.get(path, in: SnapshotIndex.files), at: path, countIn: false)
+            let item = WalkItem(path: path, diskPath: Array(diskPath.utf8), status: status, linkTarget: nil)
+            let previous = try await parent.get(path, in: SnapshotIndex.files)
+            try await apply(entry(for: item, previous: previous), previous: previous, at: path, countIn: false)
         }
     }
 
@@ -235,7 +236,7 @@ private final class CommitRun {
                     old = try await previous.advance()
                 }
                 item = try walker.next()
-                var entry = entry(for: current)
+                var entry = entry(for: current, previous: before)
                 counters.entries += 1
                 if entry.kind == .file {
                     counters.files += 1
@@ -331,13 +332,25 @@ private final class CommitRun {
             && status.inode == before.inode && (before.content != nil || before.size == 0)
     }
 
-    /// The entry for a walked path, without content.
-    private func entry(for item: WalkItem) -> FileEntry {
+    /// The entry for a walked path, without content. Extended attributes are read unless the
+    /// parent's entry has the same inode and change time (setting one changes the ctime).
+    private func entry(for item: WalkItem, previous: FileEntry?) -> FileEntry {
         let status = item.status
+        var attributes: [FileEntry.ExtendedAttribute]? = nil
+        if let previous, previous.inode == status.inode, previous.changed == status.changed {
+            attributes = previous.extendedAttributes
+        } else {
+            do {
+                let read = try SystemCalls.extendedAttributes(path: item.diskPath)
+                attributes = read.isEmpty ? nil : read
+            } catch {
+                warnings.append("\(error)")
+            }
+        }
         var entry = FileEntry(
             kind: status.kind, mode: status.mode, userID: status.userID, groupID: status.groupID,
             size: status.kind == .file ? status.size : 0, modified: status.modified, changed: status.changed, inode: status.inode,
-            device: status.device, extendedAttributes: item.extendedAttributes.isEmpty ? nil : item.extendedAttributes)
+            device: status.device, extendedAttributes: attributes)
         switch status.kind {
         case .symlink:
             entry.linkTarget = item.linkTarget
