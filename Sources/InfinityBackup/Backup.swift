@@ -48,6 +48,9 @@ public struct BackupOptions: Sendable {
     public var bytesInFlight = 16 << 20
     /// The user-facing names of the sources, for the snapshot's summary.
     public var sourceNames: [String] = []
+    /// Called with each path the snapshot records differently from its parent (for
+    /// `commit --verbose`). Changes of times alone that a restore would not set are left out.
+    public var onChange: (@Sendable (PathChange) -> Void)?
 
     public init(message: String, branch: String? = nil) {
         self.message = message
@@ -226,6 +229,7 @@ private final class CommitRun {
                     try await draft.remove(oldEntry.path, from: SnapshotIndex.files)
                     subtract(oldEntry.entry)
                     removed += 1
+                    options.onChange?(PathChange(.removed, oldEntry.path, old: oldEntry.entry, new: nil))
                     old = try await previous.advance()
                     continue
                 }
@@ -287,6 +291,7 @@ private final class CommitRun {
             try await draft.remove(stored.path, from: SnapshotIndex.files)
             subtract(before)
             removed += 1
+            options.onChange?(PathChange(.removed, stored.path, old: before, new: nil))
         }
         progress(counters)
     }
@@ -384,6 +389,7 @@ private final class CommitRun {
         if countIn {
             if previous == nil { added += 1 } else { changed += 1 }
         }
+        if let onChange = options.onChange, let change = PathChange.between(path, old: previous, new: entry) { onChange(change) }
     }
 
     private func add(_ entry: FileEntry) {
