@@ -19,9 +19,10 @@ public struct InfinityCommand: AsyncParsableCommand {
               infinity blob put ~/photos/2026.tar > photos.ref
               infinity blob get "$(cat photos.ref)" --output restored.tar
               infinity stats --json
+              infinity check --read-data-subset 10%
             """,
         version: "0.1.0",
-        subcommands: [Init.self, Blob.self, Stats.self, Passphrase.self, RebuildIndex.self]
+        subcommands: [Init.self, Blob.self, Stats.self, Passphrase.self, RebuildIndex.self, Check.self]
     )
 
     public init() {}

@@ -196,6 +196,30 @@ public final class ChunkIndex: Sendable {
         }
     }
 
+    /// Index entries that cannot be right: outside their pack's recorded size (or at a negative
+    /// offset or length), or in a pack the index does not list.
+    public func entriesOutsideTheirPacks() throws -> [(id: ChunkID, packName: String?, entry: PackEntry, packSize: Int?)] {
+        try withConnection("checking chunk locations") { db in
+            let rows = try db.cachedStatement(
+                """
+                SELECT chunks.id, packs.name, chunks.offset, chunks.length, chunks.plaintext_length, packs.size
+                FROM chunks LEFT JOIN packs ON packs.id = chunks.pack
+                WHERE packs.id IS NULL OR chunks.offset < 0 OR chunks.length < 0 OR chunks.offset + chunks.length > packs.size
+                ORDER BY chunks.id
+                """
+            ).rows()
+            return try rows.map { row in
+                guard case .blob(let bytes) = row[0], let id = ChunkID(bytes: bytes), case .integer(let offset) = row[2],
+                    case .integer(let length) = row[3], case .integer(let plaintextLength) = row[4]
+                else { throw PackError(.index, "the index holds a malformed chunk entry") }
+                let packName: String? = if case .text(let name) = row[1] { name } else { nil }
+                let packSize: Int? = if case .integer(let size) = row[5] { Int(size) } else { nil }
+                let entry = PackEntry(id: id, offset: Int(offset), length: Int(length), plaintextLength: Int(plaintextLength))
+                return (id, packName, entry, packSize)
+            }
+        }
+    }
+
     /// Forgets every pack not named in `names`, and its chunks.
     public func retainOnly(packs names: Set<String>) throws {
         let gone = try packNames().subtracting(names)

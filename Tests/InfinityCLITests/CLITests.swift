@@ -154,8 +154,56 @@ struct Infinity {
         }
     }
 
+    @Test func checkReportsDamageAndExitsOne() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = directory + "/store"
+            let cli = Infinity(environment: ["INFINITY_PASSPHRASE": "pass", "INFINITY_STORE": store])
+            #expect(try cli.run("init", store).status == 0)
+            let sample = directory + "/sample"
+            try Data((0..<3_000_000).map { _ in UInt8.random(in: 0...255) }).write(to: URL(fileURLWithPath: sample))
+            #expect(try cli.run("blob", "put", sample).status == 0)
+
+            let clean = try cli.run("check")
+            #expect(clean.status == 0, "\(clean.output)\(clean.error)")
+            #expect(clean.output.contains("no problems found"))
+            #expect(clean.error.isEmpty, "no progress when standard error is not a terminal")
+            let full = try cli.run("check", "--read-data", "--json")
+            #expect(full.status == 0, "\(full.output)\(full.error)")
+            let report = try JSONSerialization.jsonObject(with: Data(full.output.utf8)) as? [String: Any]
+            #expect(report?["clean"] as? Bool == true)
+            #expect((report?["summary"] as? [String: Any])?["packsRead"] as? Int ?? 0 >= 2)
+            #expect(try cli.run("check", "--read-data-subset", "1/2").status == 0)
+            let badSubset = try cli.run("check", "--read-data-subset", "half")
+            #expect(badSubset.status != 0 && badSubset.status != 1)
+            #expect(badSubset.error.contains("half"))
+
+            // A flipped byte in a pack's trailer: the pack no longer matches its name.
+            let packs = try FileManager.default.subpathsOfDirectory(atPath: store + "/packs").filter { $0.count > 60 }.sorted()
+            #expect(packs.count >= 2)
+            let damaged = store + "/packs/" + packs[0]
+            var bytes = try Data(contentsOf: URL(fileURLWithPath: damaged))
+            bytes[bytes.count - 20] ^= 0x01
+            try bytes.write(to: URL(fileURLWithPath: damaged))
+            let found = try cli.run("check", "--read-data")
+            #expect(found.status == 1)
+            #expect(found.output.contains("packs/" + packs[0]))
+            #expect(found.output.contains("1 problem found"))
+
+            // A deleted pack is named, and --json says what kind of damage it is.
+            try FileManager.default.removeItem(atPath: store + "/packs/" + packs[1])
+            let missing = try cli.run("check", "--json")
+            #expect(missing.status == 1)
+            let missingReport = try JSONSerialization.jsonObject(with: Data(missing.output.utf8)) as? [String: Any]
+            #expect(missingReport?["clean"] as? Bool == false)
+            let problems = missingReport?["problems"] as? [[String: Any]] ?? []
+            #expect(problems.count == 1)
+            #expect(problems.first?["code"] as? String == "missing pack")
+            #expect(problems.first?["object"] as? String == "pack packs/" + packs[1])
+        }
+    }
+
     @Test func everyCommandHasHelpWithExamples() throws {
-        for command in [["init"], ["blob", "put"], ["blob", "get"], ["stats"], ["passphrase"], ["rebuild-index"]] {
+        for command in [["init"], ["blob", "put"], ["blob", "get"], ["stats"], ["passphrase"], ["rebuild-index"], ["check"]] {
             let result = try Infinity(environment: [:]).run(command + ["--help"])
             #expect(result.status == 0)
             #expect(result.output.contains("Example"), "\(command) --help shows examples")

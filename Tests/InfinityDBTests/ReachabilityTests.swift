@@ -4,44 +4,11 @@ import InfinityTestSupport
 import Testing
 
 @Suite struct ReachabilityTests {
-    /// A gallery with every kind of chunk: two commits, photos holding references, a long raw note
-    /// (a value blob), a note holding a token (text, not a reference), a list of references and a
-    /// long serialized value holding a reference (an index entry stored as a blob).
-    struct Sample {
-        let database: Database
-        let head: ChunkRef
-        let photo: BlobRef
-        let thumbnail: BlobRef
-        let second: BlobRef
-        let orphan: BlobRef
-        let mentioned: BlobRef
-    }
-
-    func makeSample(backend: any Backend = MemoryBackend()) async throws -> Sample {
-        let database = try await makeSmallChunkDatabase(backend: backend)
-        let chunks = database.store.chunks
-        let photo = try await chunks.putBlob(SecureRandom.bytes(count: 600_000))
-        let thumbnail = try await chunks.putBlob(SecureRandom.bytes(count: 3000))
-        let second = try await chunks.putBlob(SecureRandom.bytes(count: 90_000))
-        let orphan = try await chunks.putBlob(SecureRandom.bytes(count: 100_000))
-        let mentioned = try await chunks.putBlob(SecureRandom.bytes(count: 50_000))
-        let draft = try await database.draft()
-        try await draft.set(Photo(name: "a", content: photo, thumbnail: thumbnail), for: "a", in: Gallery.photos)
-        try await draft.set(String(repeating: "long note ", count: 300), for: "long", in: Gallery.notes)
-        try await draft.set(mentioned.token, for: "token", in: Gallery.notes)
-        try await draft.append([photo], to: Gallery.queue)
-        try await draft.set(Album(cover: thumbnail, description: String(repeating: "d", count: 2000)), in: Gallery.album)
-        try await draft.commit(message: "first")
-        try await draft.set(Photo(name: "b", content: second, thumbnail: nil), for: "b", in: Gallery.photos)
-        let head = try await draft.commit(message: "second").commit!.ref
-        return Sample(
-            database: database, head: head, photo: photo, thumbnail: thumbnail, second: second, orphan: orphan, mentioned: mentioned)
-    }
-
     @Test func everyKindIsReachedAndNothingElse() async throws {
-        let sample = try await makeSample()
-        let store = sample.database.store
-        let reached = try await sample.database.reachableChunks(from: [sample.head])
+        let database = try await makeSmallChunkDatabase()
+        let (sample, head) = try await commitGallery(to: database)
+        let store = database.store
+        let reached = try await database.reachableChunks(from: [head.commit!.ref])
         #expect(reached[.commit].count == 2)
         #expect(reached[.indexNode].count >= 2)
         #expect(reached[.fieldNode].count >= 3)

@@ -8,7 +8,7 @@ struct WalkPlace: Sendable, CustomStringConvertible {
     var commit: ChunkID
     var field: String?
     var key: [UInt8]?
-    /// What inside the field or commit: "its index", "tree node 0123456789ab"…
+    /// What inside the field or commit: "the index", "tree node 0123456789ab"…
     var detail: String?
 
     init(commit: ChunkID, field: String? = nil, key: [UInt8]? = nil, detail: String? = nil) {
@@ -122,7 +122,7 @@ final class ReachabilityWalker {
 
     private func walkIndex(_ rootRef: ChunkRef, _ place: WalkPlace) async throws {
         guard try mark(rootRef, .indexNode, .indexNode, place) == .new,
-            let root = try await attempt(place.with("its index"), {
+            let root = try await attempt(place.with("the index"), {
                 let root = try await trees.treeRoot(at: rootRef)
                 guard root.kind == .map else { throw DatabaseError(.corrupt, "the index is a list, not a map") }
                 return root
@@ -155,7 +155,7 @@ final class ReachabilityWalker {
     /// serialized value), as a blob.
     private func walkIndexEntry(_ key: ArraySlice<UInt8>, _ stored: ArraySlice<UInt8>, _ place: WalkPlace) async throws {
         guard let name = String(validating: key, as: UTF8.self) else {
-            try failure(place.with("its index"), DatabaseError(.corrupt, "the index holds a field name that is not UTF-8"))
+            try failure(place.with("the index"), DatabaseError(.corrupt, "the index holds a field name that is not UTF-8"))
             return
         }
         let fieldPlace = place.inField(name)
