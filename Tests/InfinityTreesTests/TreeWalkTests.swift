@@ -44,7 +44,8 @@ import Testing
         } failed: { _, error in
             throw error
         }
-        #expect(newNodes == edited.level + 1, "one new node per level")
+        // One new node per level, or two where the edit moved a node boundary.
+        #expect(newNodes >= edited.level + 1 && newNodes <= 2 * (edited.level + 1), "\(newNodes) new nodes")
         #expect(newEntries < 100)
     }
 

@@ -191,7 +191,7 @@ final class Checker {
             return false
         }
         if misplaced.contains(ref.id) { return false }
-        if let size = backendPacks[location.packName], location.offset + location.length > size {
+        if let size = backendPacks[location.packName], !Self.fits(offset: location.offset, length: location.length, in: size) {
             misplaced.insert(ref.id)
             problem(
                 .badIndexEntry, "chunk \(ref.id)",
@@ -208,6 +208,12 @@ final class Checker {
         } else {
             problem(.brokenTree, place.description, "\(error)")
         }
+    }
+
+    /// Whether `offset..<offset + length` lies inside `size` bytes (without overflowing on
+    /// hostile numbers).
+    private static func fits(offset: Int, length: Int, in size: Int) -> Bool {
+        offset >= 0 && length >= 0 && offset <= size && length <= size - offset
     }
 
     /// "; named by ref refs/heads/main, reflog entry 3 of refs/heads/main" for a root commit.
@@ -255,7 +261,7 @@ final class Checker {
                     report.summary.chunksUnreferenced += 1
                     continue
                 }
-                guard entry.offset + entry.length <= bytes.count else { continue }
+                guard Self.fits(offset: entry.offset, length: entry.length, in: bytes.count) else { continue }
                 do {
                     _ = try store.chunks.open(Array(bytes[entry.offset..<(entry.offset + entry.length)]), as: ref)
                     report.summary.chunksVerified += 1
