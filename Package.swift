@@ -10,6 +10,7 @@ import PackageDescription
 //   InfinityTrees     — prolly-tree maps and lists over sealed chunks: edit, diff
 //   InfinityHistory   — signed commits, refs and the reflog, revisions, merge bases
 //   InfinityDB        — the store an app or the CLI opens (library product)
+//   InfinityBackup    — snapshots of directory trees: commit, restore, diff, status
 //   InfinityCLI       — the `infinity` commands; `infinity` is a thin @main over it
 let package = Package(
     name: "InfinityDB",
@@ -39,6 +40,9 @@ let package = Package(
             providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]
         ),
 
+        // Linux system calls the Glibc module lacks (extended attributes, O_NOATIME).
+        .target(name: "CInfinitySystem"),
+
         .target(name: "InfinityCrypto", dependencies: ["CInfinityOpenSSL"]),
         .target(name: "InfinitySQLite", dependencies: ["CInfinitySQLite"]),
         .target(name: "InfinityCompression", dependencies: ["CInfinityZstd"]),
@@ -61,9 +65,10 @@ let package = Package(
                 "InfinityCrypto", "InfinitySQLite",
             ]
         ),
+        .target(name: "InfinityBackup", dependencies: ["InfinityDB", "CInfinitySystem"]),
         .target(
             name: "InfinityCLI",
-            dependencies: ["InfinityDB", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["InfinityDB", "InfinityBackup", "CInfinitySystem", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "infinity", dependencies: ["InfinityCLI"]),
 
@@ -82,6 +87,7 @@ let package = Package(
         .testTarget(name: "InfinityTreesTests", dependencies: ["InfinityTrees", "InfinityTestSupport"]),
         .testTarget(name: "InfinityHistoryTests", dependencies: ["InfinityHistory", "InfinityTestSupport"]),
         .testTarget(name: "InfinityDBTests", dependencies: ["InfinityDB", "InfinityTestSupport"]),
+        .testTarget(name: "InfinityBackupTests", dependencies: ["InfinityBackup", "InfinityTestSupport"]),
         .testTarget(name: "InfinityCLITests", dependencies: ["infinity", "InfinityTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,31 +1,34 @@
 #!/usr/bin/env bash
-# Quick start: installs the build dependencies, builds `infinity` (release), creates a local store
-# and stores, reads back and verifies a directory tree packed as one stream; then stores it again
-# to show deduplication, and prints the store's statistics. Last, it runs the library guide
-# (Snippets/LibraryGuide.swift): versioned app state committed, time-travelled, forked, diffed
-# and merged in a local store.
+# Quick start: installs the build dependencies, builds `infinity` (release), and backs up a
+# directory tree into a new local store: a first snapshot, a second one after a change (only the
+# change is read), the log and the diff, and a restore checked byte for byte against the source.
+# Last, it runs the library guide (Snippets/LibraryGuide.swift): versioned app state committed,
+# time-travelled, forked, diffed and merged in a local store.
 #
-#   Scripts/quickstart.sh [DIRECTORY TO STORE (default: /usr/share/doc)]
+#   Scripts/quickstart.sh [DIRECTORY TO BACK UP (default: /usr/share/doc)]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Scripts/install-dependencies.sh
 swift build -c release --product infinity
 infinity="$(swift build -c release --show-bin-path)/infinity"
-source_dir=${1:-/usr/share/doc}
+source_dir=$(cd "${1:-/usr/share/doc}" && pwd)
 demo=$(mktemp -d "${TMPDIR:-/tmp}/infinity-quickstart.XXXXXX")
 export INFINITY_STORE="$demo/store" INFINITY_PASSPHRASE="quickstart passphrase"
 
-echo "== infinity init $INFINITY_STORE"
-"$infinity" init "$INFINITY_STORE" --name quickstart
-echo "== infinity blob put (a tar of $source_dir)"
-tar cf "$demo/source.tar" -C "$(dirname "$source_dir")" "$(basename "$source_dir")" 2>/dev/null
-time "$infinity" blob put "$demo/source.tar" > "$demo/source.ref"
-echo "reference: $(cut -c1-24 "$demo/source.ref")… (a read capability: it carries the keys)"
-echo "== infinity blob get (read back and compare)"
-"$infinity" blob get "$(cat "$demo/source.ref")" --output "$demo/restored.tar"
-cmp "$demo/source.tar" "$demo/restored.tar" && echo "restored $(stat -c %s "$demo/restored.tar") bytes, identical"
-echo "== the same data again: nothing new is stored"
-time "$infinity" blob put "$demo/source.tar" > /dev/null
+echo "== infinity init --bare $INFINITY_STORE"
+"$infinity" init --bare "$INFINITY_STORE" --name quickstart
+echo "== a working copy of $source_dir, backed up"
+mkdir -p "$demo/data" && cp -a "$source_dir" "$demo/data/"
+copy="$demo/data/$(basename "$source_dir")"
+time "$infinity" commit "$copy" -m "first backup"
+echo "== one file changed: only it is read again"
+echo "a new line" >> "$(find "$copy" -type f | sort | head -1)"
+time "$infinity" commit "$copy" -m "second backup"
+"$infinity" log
+"$infinity" diff HEAD --stat
+echo "== restore the latest snapshot and compare it with the source"
+"$infinity" checkout HEAD --to "$demo/restored"
+diff -r --no-dereference "$copy" "$demo/restored${copy}" && echo "restored tree is identical"
 "$infinity" stats
 echo "The store is in $INFINITY_STORE (passphrase: \"$INFINITY_PASSPHRASE\")."
 echo "== versioned app state: the library guide (Snippets/LibraryGuide.swift, Docs/LIBRARY.md)"

@@ -1,20 +1,26 @@
 import ArgumentParser
 import Foundation
+import InfinityBackup
 import InfinityDB
 
 struct Init: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Create a store and its first agent.",
         discussion: """
-            Creates the store in PATH (a new or empty directory; default: $INFINITY_STORE) and a new agent that owns it. The agent's master secret is stored only wrapped under the passphrase.
+            Without --bare, PATH (default: the current directory) becomes a working directory, git-style: the store lives in PATH/.infinity and 'infinity commit' with no paths records PATH. With --bare, PATH itself is the store (for backups of other directories). The agent's master secret is stored only wrapped under the passphrase.
 
             Examples:
-              infinity init ~/backups/store --name alice
-              INFINITY_PASSPHRASE=… infinity init /srv/store --name backup-bot
+              infinity init                                  # this directory, store in ./.infinity
+              infinity init ~/notes --name alice
+              infinity init --bare /srv/backups --name backup-bot
+              INFINITY_PASSPHRASE=… infinity init --bare "$INFINITY_STORE"
             """)
 
-    @Argument(help: "Directory for the new store.")
+    @Argument(help: "The working directory (or with --bare, the store's directory).")
     var path: String?
+
+    @Flag(name: .long, help: "Make PATH the store itself, with no working directory.")
+    var bare = false
 
     @Option(name: .long, help: "The agent's name (default: the user name).")
     var name: String?
@@ -26,14 +32,17 @@ struct Init: AsyncParsableCommand {
     var quiet = false
 
     func run() async throws {
-        guard let path = path ?? ProcessInfo.processInfo.environment["INFINITY_STORE"] else {
-            throw ValidationError("give the store's directory: infinity init PATH")
-        }
+        let given = path ?? (bare ? ProcessInfo.processInfo.environment["INFINITY_STORE"] : nil) ?? FileManager.default.currentDirectoryPath
+        let absolute = URL(fileURLWithPath: given).standardizedFileURL.path
+        let storePath = bare ? absolute : absolute + "/" + Workspace.storeFolderName
+        if !bare { try FileManager.default.createDirectory(atPath: absolute, withIntermediateDirectories: true) }
         let passphrase = try PassphraseSource(file: passphraseFile).read(confirm: true)
         let store = try await Store.create(
-            at: path, agentName: name ?? ProcessInfo.processInfo.userName, passphrase: passphrase)
+            at: storePath, agentName: name ?? ProcessInfo.processInfo.userName, passphrase: passphrase)
         if !quiet {
-            print("Created store \(path) owned by agent \(store.identity.name) (\(store.identity.id))")
+            let kind = bare ? "bare store" : "working directory \(absolute) with its store in .infinity"
+            print("Created \(kind) \(bare ? storePath : ""), owned by agent \(store.identity.name) (\(store.identity.id))"
+                .replacingOccurrences(of: "  ", with: " ").replacingOccurrences(of: " ,", with: ","))
         }
     }
 }
@@ -65,7 +74,7 @@ struct Blob: AsyncParsableCommand {
             let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
             let progress = ProgressLine("storing", total: file == "-" ? nil : size, quiet: options.quiet)
             let input = try InputFile(path: path)
-            let blob = try await store.chunks.putBlob(read: input.read(into:), progress: progress.update)
+            let blob = try await store.chunks.putBlob(read: input.read(into:), progress: { progress.update($0) })
             try await store.flush()
             progress.finish()
             print(blob.token)
@@ -110,8 +119,10 @@ struct Blob: AsyncParsableCommand {
 
 struct Stats: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show what the store holds: packs, chunks, stored and plaintext bytes.",
+        abstract: "Show what the store holds: snapshots, logical and stored size, deduplication and compression.",
         discussion: """
+            Logical bytes add up the files of every snapshot reachable from a branch or tag, as a restore of each would write them. Unique bytes are the plaintext of the distinct chunks stored; stored bytes are what the packs take on disk. Deduplication is logical ÷ unique, compression unique ÷ stored.
+
             Examples:
               infinity stats
               infinity stats --json | jq .storedBytes
@@ -122,25 +133,44 @@ struct Stats: AsyncParsableCommand {
     @Flag(name: .long, help: "Print JSON for scripts.")
     var json = false
 
+    struct Report: Encodable {
+        var packCount: Int
+        var chunkCount: Int
+        var snapshots: Int
+        var logicalBytes: Int64
+        var plaintextBytes: Int
+        var storedBytes: Int
+        var deduplicationRatio: Double
+        var compressionRatio: Double
+    }
+
     func run() async throws {
-        let store = try await options.openStore()
-        let statistics = try store.statistics()
-        if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-            print(String(decoding: try encoder.encode(statistics), as: UTF8.self))
-        } else {
-            let ratio = statistics.storedBytes > 0 ? Double(statistics.plaintextBytes) / Double(statistics.storedBytes) : 1
-            print("""
-                store:            \(store.location)
-                owner:            \(store.identity.name) (\(store.identity.id))
-                packs:            \(statistics.packCount)
-                chunks:           \(statistics.chunkCount)
-                plaintext bytes:  \(ByteCount.format(statistics.plaintextBytes))
-                stored bytes:     \(ByteCount.format(statistics.storedBytes))
-                compression:      \(String(format: "%.2f", ratio))x
-                """)
+        let opened = try await OpenedStore(options)
+        let statistics = try opened.store.statistics()
+        var seen = Set<ChunkID>()
+        var logical: Int64 = 0
+        let heads = try opened.database.branches().map(\.commit) + opened.database.tags().map(\.commit)
+        for head in heads {
+            for logged in try await opened.database.commits.log(from: head, limit: .max) where seen.insert(logged.ref.id).inserted {
+                logical += try await opened.database.snapshot(commit: logged.ref).get(SnapshotIndex.summary)?.bytes ?? 0
+            }
         }
+        let report = Report(
+            packCount: statistics.packCount, chunkCount: statistics.chunkCount, snapshots: seen.count, logicalBytes: logical,
+            plaintextBytes: statistics.plaintextBytes, storedBytes: statistics.storedBytes,
+            deduplicationRatio: statistics.plaintextBytes > 0 ? Double(logical) / Double(statistics.plaintextBytes) : 1,
+            compressionRatio: statistics.storedBytes > 0 ? Double(statistics.plaintextBytes) / Double(statistics.storedBytes) : 1)
+        if json { return try JSONOutput.print(report) }
+        print("""
+            store:            \(opened.store.location)
+            owner:            \(opened.store.identity.name) (\(opened.store.identity.id))
+            snapshots:        \(report.snapshots)
+            logical bytes:    \(ByteCount.format(Int(logical)))
+            unique bytes:     \(ByteCount.format(statistics.plaintextBytes)) in \(statistics.chunkCount) chunks
+            stored bytes:     \(ByteCount.format(statistics.storedBytes)) in \(statistics.packCount) packs
+            deduplication:    \(String(format: "%.2f", report.deduplicationRatio))x
+            compression:      \(String(format: "%.2f", report.compressionRatio))x
+            """)
     }
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CInfinitySystem
 import Foundation
 import InfinityDB
 
@@ -22,7 +23,11 @@ public struct InfinityCommand: AsyncParsableCommand {
               infinity check --read-data-subset 10%
             """,
         version: "0.1.0",
-        subcommands: [Init.self, Blob.self, Stats.self, Passphrase.self, RebuildIndex.self, Check.self]
+        subcommands: [
+            Init.self, CommitCommand.self, Checkout.self, Status.self, Diff.self, Log.self, Show.self, List.self, Cat.self,
+            Branch.self, Fork.self, Tag.self, Merge.self, Reflog.self, Stats.self, Passphrase.self, RebuildIndex.self, Blob.self,
+            Check.self,
+        ]
     )
 
     public init() {}
@@ -30,6 +35,7 @@ public struct InfinityCommand: AsyncParsableCommand {
     /// Parses the process arguments, runs the chosen command and exits with its status:
     /// 0 success, 1 error, 3 partial (some objects could not be read), 64 usage error.
     public static func runAsMain() async -> Never {
+        infinity_limit_malloc_arenas(1)
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {
@@ -46,7 +52,7 @@ public struct InfinityCommand: AsyncParsableCommand {
 
 /// Options shared by every command that opens a store.
 struct StoreOptionGroup: ParsableArguments {
-    @Option(name: .long, help: "The store's directory (default: $INFINITY_STORE).")
+    @Option(name: .long, help: "The store: a bare store's directory, or a working directory holding .infinity (default: $INFINITY_STORE, else the nearest .infinity above the current directory).")
     var store: String?
 
     @Option(name: .long, help: "Read the passphrase from the first line of this file.")
@@ -55,11 +61,19 @@ struct StoreOptionGroup: ParsableArguments {
     @Flag(name: [.short, .long], help: "Print nothing but results and errors.")
     var quiet = false
 
-    func storePath() throws -> String {
-        if let store { return store }
-        if let store = ProcessInfo.processInfo.environment["INFINITY_STORE"], !store.isEmpty { return store }
-        throw ValidationError("no store given: pass --store PATH or set INFINITY_STORE")
+    @Flag(name: [.short, .long], help: "Say more about what is done.")
+    var verbose = false
+
+    /// Where the store is, and the working directory it belongs to (nil for a bare store).
+    func location() throws -> Workspace {
+        if let store { return Workspace(given: store) }
+        if let store = ProcessInfo.processInfo.environment["INFINITY_STORE"], !store.isEmpty { return Workspace(given: store) }
+        if let found = Workspace.search(from: FileManager.default.currentDirectoryPath) { return found }
+        throw ValidationError(
+            "no store here: run 'infinity init' to make this directory a working directory, or pass --store PATH, or set INFINITY_STORE")
     }
+
+    func storePath() throws -> String { try location().storePath }
 
     func passphrase(confirm: Bool = false) throws -> SecureBytes {
         try PassphraseSource(file: passphraseFile).read(confirm: confirm)
@@ -67,5 +81,51 @@ struct StoreOptionGroup: ParsableArguments {
 
     func openStore() async throws -> Store {
         try await Store.open(at: try storePath(), passphrase: try passphrase())
+    }
+}
+
+/// A store, and the working directory it was found in (git-style, `DIR/.infinity`), if any.
+struct Workspace {
+    static let storeFolderName = ".infinity"
+
+    var storePath: String
+    /// The directory whose contents `commit` records by default; nil for a bare store.
+    var workingDirectory: String?
+
+    /// `path` names a bare store, or a working directory holding `.infinity`, or `.infinity` itself.
+    init(given path: String) {
+        let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+        let nested = absolute + "/" + Self.storeFolderName
+        if Self.holdsStore(nested) {
+            storePath = nested
+            workingDirectory = absolute
+        } else if URL(fileURLWithPath: absolute).lastPathComponent == Self.storeFolderName {
+            storePath = absolute
+            workingDirectory = URL(fileURLWithPath: absolute).deletingLastPathComponent().path
+        } else {
+            storePath = absolute
+            workingDirectory = nil
+        }
+    }
+
+    init(storePath: String, workingDirectory: String?) {
+        self.storePath = storePath
+        self.workingDirectory = workingDirectory
+    }
+
+    /// The nearest `.infinity` store in `directory` or above it.
+    static func search(from directory: String) -> Workspace? {
+        var current = URL(fileURLWithPath: directory).standardizedFileURL
+        while true {
+            let candidate = current.appendingPathComponent(storeFolderName).path
+            if holdsStore(candidate) { return Workspace(storePath: candidate, workingDirectory: current.path) }
+            let parent = current.deletingLastPathComponent()
+            if parent.path == current.path { return nil }
+            current = parent
+        }
+    }
+
+    static func holdsStore(_ path: String) -> Bool {
+        FileManager.default.fileExists(atPath: path + "/" + StoreConfiguration.objectName)
     }
 }

@@ -5,6 +5,7 @@ import Darwin
 #endif
 import Foundation
 import InfinityDB
+import Synchronization
 
 /// Where a passphrase comes from, in order: --passphrase-file, INFINITY_PASSPHRASE, a prompt on
 /// the terminal with echo off.
@@ -75,13 +76,19 @@ enum Terminal {
 }
 
 /// Progress on standard error, redrawn at most a few times a second: bytes, rate and, when the
-/// total is known, percentage and time left. Silent when standard error is not a terminal.
-final class ProgressLine {
+/// total is known, percentage and time left, after an optional count of files. Silent when
+/// standard error is not a terminal. Safe to update from any task.
+final class ProgressLine: Sendable {
+    private struct State {
+        var lastDraw = Date.distantPast
+        var drawn = false
+    }
+
     private let label: String
     private let total: Int?
     private let enabled: Bool
     private let start = Date()
-    private var lastDraw = Date.distantPast
+    private let state = Mutex(State())
 
     init(_ label: String, total: Int?, quiet: Bool) {
         self.label = label
@@ -89,15 +96,25 @@ final class ProgressLine {
         enabled = !quiet && Terminal.standardErrorIsTerminal
     }
 
-    func update(_ done: Int) {
-        guard enabled, Date().timeIntervalSince(lastDraw) >= 0.2 else { return }
-        lastDraw = Date()
-        let elapsed = max(Date().timeIntervalSince(start), 0.001)
+    /// Redraws with `done` bytes (and `files`, when counting files).
+    func update(_ done: Int, files: Int? = nil) {
+        guard enabled else { return }
+        let now = Date()
+        let due = state.withLock { state in
+            guard now.timeIntervalSince(state.lastDraw) >= 0.2 else { return false }
+            state.lastDraw = now
+            state.drawn = true
+            return true
+        }
+        guard due else { return }
+        let elapsed = max(now.timeIntervalSince(start), 0.001)
         let rate = Double(done) / elapsed
-        var text = "\(label) \(ByteCount.format(done))"
+        var text = label
+        if let files { text += " \(files) files," }
+        text += " \(ByteCount.format(done))"
         if let total, total > 0 {
-            let left = rate > 0 ? Double(total - done) / rate : 0
-            text += " / \(ByteCount.format(total)) (\(done * 100 / total)%) \(ByteCount.format(Int(rate)))/s ETA \(Int(left.rounded()))s"
+            let left = rate > 0 ? max(0, Double(total - done)) / rate : 0
+            text += " / \(ByteCount.format(total)) (\(min(100, done * 100 / total))%) \(ByteCount.format(Int(rate)))/s ETA \(Int(left.rounded()))s"
         } else {
             text += " \(ByteCount.format(Int(rate)))/s"
         }
@@ -105,7 +122,7 @@ final class ProgressLine {
     }
 
     func finish() {
-        guard enabled else { return }
+        guard enabled, state.withLock({ $0.drawn }) else { return }
         FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
     }
 }

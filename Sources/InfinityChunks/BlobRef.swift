@@ -122,10 +122,13 @@ extension BlobRef {
 
 extension ChunkStore {
     /// Stores a stream and returns one reference to all of it.
+    ///
+    /// - Parameter sizeHint: the stream's expected length, if known (see
+    ///   ``putStream(kind:sizeHint:read:progress:)``).
     public func putBlob(
-        read: (UnsafeMutableRawBufferPointer) throws -> Int, progress: (Int) -> Void = { _ in }
+        sizeHint: Int? = nil, read: (UnsafeMutableRawBufferPointer) throws -> Int, progress: (Int) -> Void = { _ in }
     ) async throws -> BlobRef {
-        var refs = try await putStream(kind: .data, read: read, progress: progress)
+        var refs = try await putStream(kind: .data, sizeHint: sizeHint, read: read, progress: progress)
         let length = refs.reduce(0) { $0 + $1.length }
         var depth = 0
         while refs.count != 1 {
@@ -140,7 +143,7 @@ extension ChunkStore {
     /// Stores a byte array and returns one reference to all of it.
     public func putBlob(_ bytes: [UInt8]) async throws -> BlobRef {
         var reader = ArrayReader(bytes)
-        return try await putBlob { reader.read(into: $0) }
+        return try await putBlob(sizeHint: bytes.count) { reader.read(into: $0) }
     }
 
     /// The data chunks of a blob, in order.

@@ -82,15 +82,21 @@ public final class ChunkStore: Sendable {
     /// - Parameters:
     ///   - read: fills the buffer it is given and returns how many bytes it wrote; 0 ends the stream.
     ///   - progress: called with the number of input bytes consumed so far.
+    ///   - sizeHint: the stream's expected length, if known: a short stream (a small file) then
+    ///     gets a buffer of its size instead of one of two maximum chunks. A stream longer than
+    ///     its hint is still read whole.
     /// - Returns: the chunks of the stream, in order.
     public func putStream(
         kind: PackKind,
+        sizeHint: Int? = nil,
         read: (UnsafeMutableRawBufferPointer) throws -> Int,
         progress: (Int) -> Void = { _ in }
     ) async throws -> [ChunkRef] {
         let chunker = chunker(for: kind)
         let maximum = chunker.parameters.maximumSize
-        var buffer = [UInt8](repeating: 0, count: maximum + max(maximum, 4 << 20))
+        let fullSize = maximum + max(maximum, 4 << 20)
+        // One byte past the hint, so the read that finds the end needs no second buffer.
+        var buffer = [UInt8](repeating: 0, count: min(fullSize, sizeHint.map { max($0, 0) + 1 } ?? fullSize))
         var start = 0
         var end = 0
         var atEnd = false
@@ -109,6 +115,9 @@ public final class ChunkStore: Sendable {
                         }
                         end -= start
                         start = 0
+                    }
+                    if end == buffer.count && buffer.count < fullSize {
+                        buffer.append(contentsOf: repeatElement(0, count: fullSize - buffer.count))
                     }
                     while !atEnd && end < buffer.count {
                         let count = try buffer.withUnsafeMutableBytes { raw in
@@ -144,7 +153,7 @@ public final class ChunkStore: Sendable {
     /// Stores a whole byte array as a stream of content-defined chunks.
     public func putStream(_ bytes: [UInt8], kind: PackKind) async throws -> [ChunkRef] {
         var reader = ArrayReader(bytes)
-        return try await putStream(kind: kind) { reader.read(into: $0) }
+        return try await putStream(kind: kind, sizeHint: bytes.count) { reader.read(into: $0) }
     }
 
     /// Reads and verifies one chunk.
@@ -190,8 +199,8 @@ public final class ChunkStore: Sendable {
     }
 }
 
-/// Serves a byte array to the `read` callbacks of ``ChunkStore/putStream(kind:read:progress:)``
-/// and ``ChunkStore/putBlob(read:progress:)``, a buffer at a time.
+/// Serves a byte array to the `read` callbacks of ``ChunkStore/putStream(kind:sizeHint:read:progress:)``
+/// and ``ChunkStore/putBlob(sizeHint:read:progress:)``, a buffer at a time.
 struct ArrayReader {
     private let bytes: [UInt8]
     private var offset = 0

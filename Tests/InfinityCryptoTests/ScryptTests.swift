@@ -69,7 +69,8 @@ import Testing
     @Test func defaultsAreValid() throws {
         try Scrypt.Parameters.interactive.validate()
         try Scrypt.Parameters.minimal.validate()
-        #expect(Scrypt.Parameters.interactive.n >= 1 << 17)
+        #expect(Scrypt.Parameters.interactive.n * UInt64(Scrypt.Parameters.interactive.p) >= 1 << 17)
+        #expect(128 * Scrypt.Parameters.interactive.n * UInt64(Scrypt.Parameters.interactive.r) <= 64 << 20)
     }
 
     @Test func outputLengthIsChecked() {

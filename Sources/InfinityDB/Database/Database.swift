@@ -59,6 +59,11 @@ public final class Database: Sendable {
         try await Revision.resolve(revision, refs: refs, commits: commits)
     }
 
+    /// A snapshot with no fields: what a first commit is compared with.
+    public func emptySnapshot() -> Snapshot {
+        Snapshot(database: self, commit: nil, index: nil)
+    }
+
     /// The branch HEAD is on, if `revision` names it (as `HEAD` or by name) and it has no commits yet.
     private func unbornBranch(_ revision: String) throws -> RefName? {
         guard case .branch(let branch) = try refs.head(),

@@ -19,6 +19,16 @@ public struct DatabaseError: Error, CustomStringConvertible, Sendable {
     public var code: Code
     public var message: String
     public var cause: (any Error)?
+    /// For ``Code/mergeConflict``: every place both sides changed differently.
+    public var conflicts: [MergeConflictSite] = []
+
+    /// The conflicting keys of one map field, decoded (keys that do not decode are left out).
+    public func conflictingKeys<Key, Value>(in field: VersionedMap<Key, Value>) -> [Key] {
+        conflicts.compactMap { site in
+            guard site.field == field.name, let key = site.key else { return nil }
+            return try? Key(encodedKey: key)
+        }
+    }
 
     public init(_ code: Code, _ message: String, cause: (any Error)? = nil) {
         self.code = code
@@ -30,4 +40,13 @@ public struct DatabaseError: Error, CustomStringConvertible, Sendable {
         if let cause { return "\(message): \(cause)" }
         return message
     }
+}
+
+/// One place a merge found changed differently on both sides: a field, and for maps the
+/// encoded key.
+public struct MergeConflictSite: Sendable, Hashable, CustomStringConvertible {
+    public var field: String
+    public var key: [UInt8]?
+    /// What is in conflict, in words.
+    public var description: String
 }

@@ -137,7 +137,7 @@ extension Database {
         let theirFields = try await theirState.allFields()
 
         let writer = TreeWriter(store: trees)
-        var conflicts: [String] = []
+        var conflicts: [MergeConflictSite] = []
         var indexEdits: [(key: [UInt8], value: [UInt8]?)] = []
         for name in Set(ourFields.keys).union(theirFields.keys).sorted() {
             let merged = try await mergeField(
@@ -146,9 +146,11 @@ extension Database {
             if let merged, merged != ourFields[name] { indexEdits.append((Array(name.utf8), merged.encoded)) }
         }
         if !conflicts.isEmpty {
-            let shown = conflicts.prefix(20).joined(separator: "; ")
+            let shown = conflicts.prefix(20).map(\.description).joined(separator: "; ")
             let more = conflicts.count > 20 ? " and \(conflicts.count - 20) more" : ""
-            throw DatabaseError(.mergeConflict, "merging into \(branch.shortName) conflicts in \(conflicts.count) places: \(shown)\(more)")
+            var error = DatabaseError(.mergeConflict, "merging into \(branch.shortName) conflicts in \(conflicts.count) places: \(shown)\(more)")
+            error.conflicts = conflicts
+            throw error
         }
         guard let ourIndex = ourState.index else {
             throw DatabaseError(.corrupt, "commit \(ours.id.shortDescription) has no index")
@@ -168,7 +170,7 @@ extension Database {
     /// The merged state of one field, or nil if it stays absent.
     private func mergeField(
         _ name: String, base: FieldState?, ours: FieldState?, theirs: FieldState?, writer: TreeWriter, policy: MergePolicy,
-        conflicts: inout [String]
+        conflicts: inout [MergeConflictSite]
     ) async throws -> FieldState? {
         guard let theirs else { return ours }
         guard let ours else { return base == nil ? theirs : nil }
@@ -179,7 +181,8 @@ extension Database {
             case .ours: return ours
             case .theirs: return theirs
             case nil:
-                conflicts.append("field \"\(name)\" is a \(ours.kind) on one side and a \(theirs.kind) on the other")
+                conflicts.append(MergeConflictSite(
+                    field: name, description: "field \"\(name)\" is a \(ours.kind) on one side and a \(theirs.kind) on the other"))
                 return ours
             }
         }
@@ -190,7 +193,7 @@ extension Database {
         switch (ours.content, theirs.content) {
         case let (.map(ourRoot), .map(theirRoot)):
             let baseRoot = try await baseTree(base, else: ourRoot, writer)
-            var found: [String] = []
+            var found: [MergeConflictSite] = []
             let resolver = policy.mapResolvers[name]
             let merged = try await writer.merge(base: baseRoot, ours: ourRoot, theirs: theirRoot) { (conflict: MapConflict) in
                 if let resolver { return try await resolver.resolve(conflict) }
@@ -198,7 +201,7 @@ extension Database {
                 case .ours: return conflict.ours
                 case .theirs: return conflict.theirs
                 case nil:
-                    found.append("field \"\(name)\" key \(Self.describe(conflict.key))")
+                    found.append(MergeConflictSite(field: name, key: conflict.key, description: "field \"\(name)\" key \(Self.describe(conflict.key))"))
                     return conflict.ours
                 }
             }
@@ -216,7 +219,7 @@ extension Database {
                     return conflict.ours
                 }
             }
-            if found > 0 { conflicts.append("list \"\(name)\": \(found) overlapping edits") }
+            if found > 0 { conflicts.append(MergeConflictSite(field: name, description: "list \"\(name)\": \(found) overlapping edits")) }
             return FieldState(.list(merged), format: format)
         case let (.serialized(ourValue), .serialized(theirValue)):
             var baseValue: [UInt8]? = nil
@@ -228,7 +231,7 @@ extension Database {
             case .ours: return ours
             case .theirs: return theirs
             case nil:
-                conflicts.append("value \"\(name)\" changed on both sides")
+                conflicts.append(MergeConflictSite(field: name, description: "value \"\(name)\" changed on both sides"))
                 return ours
             }
         default:

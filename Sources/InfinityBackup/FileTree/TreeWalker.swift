@@ -1,0 +1,140 @@
+/// One path found by a ``TreeWalker``.
+struct WalkItem: Sendable {
+    /// Where it goes in the snapshot.
+    var path: SnapshotPath
+    /// Where it is on disk.
+    var diskPath: [UInt8]
+    var status: FileStatus
+    var linkTarget: [UInt8]?
+}
+
+/// Walks a directory tree depth first, each directory's names sorted by their bytes, which is
+/// the key order of the snapshot's files map: a commit compares the walk with its parent's map
+/// in one pass. Memory holds one listing per level of depth, not the tree.
+struct TreeWalker {
+    struct Options: Sendable {
+        var excludePatterns: [String] = []
+        /// Skip the contents of directories tagged with a valid `CACHEDIR.TAG`.
+        var excludeCaches = false
+        /// Read `.infinityignore` files in every directory.
+        var ignoreFileName: [UInt8]? = Array(".infinityignore".utf8)
+        /// Disk paths never entered (the store's own folder inside a working directory).
+        var skippedDiskPaths: Set<[UInt8]> = []
+    }
+
+    private struct Frame {
+        var directory: DirectoryHandle
+        var path: SnapshotPath
+        /// Names relative to the source root, for ignore rules.
+        var relative: [[UInt8]]
+        var names: [[UInt8]]
+        var next = 0
+        var ruleCount: Int
+    }
+
+    private let options: Options
+    private let source: [UInt8]
+    private let prefix: SnapshotPath
+    private var rules = IgnoreRules()
+    private var stack: [Frame] = []
+    private var pendingRoot: WalkItem?
+    /// Problems that did not stop the walk (an unreadable directory, a vanished file).
+    private(set) var warnings: [String] = []
+
+    static let cacheTagName = Array("CACHEDIR.TAG".utf8)
+    static let cacheTagSignature = Array("Signature: 8a477f597d28d172789f06886806bc55".utf8)
+
+    /// A walk of `source` (a path on disk), whose entries are recorded under `prefix`.
+    init(source: [UInt8], prefix: SnapshotPath, options: Options) throws {
+        self.source = source
+        self.prefix = prefix
+        self.options = options
+        rules.add(patterns: options.excludePatterns)
+        do {
+            let status = try SystemCalls.status(path: source)
+            pendingRoot = try Self.item(path: prefix, diskPath: source, status: status) {
+                try SystemCalls.linkTarget(path: source)
+            }
+        } catch let error as SystemCallError {
+            throw error.backupError
+        }
+    }
+
+    /// The next path in key order, or nil at the end.
+    mutating func next() throws -> WalkItem? {
+        if let root = pendingRoot {
+            pendingRoot = nil
+            if root.status.kind == .directory { enter(root, relative: []) }
+            return root
+        }
+        while var frame = stack.popLast() {
+            guard frame.next < frame.names.count else {
+                rules.truncate(to: frame.ruleCount)
+                continue
+            }
+            let name = frame.names[frame.next]
+            frame.next += 1
+            stack.append(frame)
+            let diskPath = frame.directory.path(of: name)
+            let status: FileStatus?
+            do {
+                status = try SystemCalls.status(of: name, in: frame.directory)
+            } catch {
+                warnings.append("\(error)")
+                continue
+            }
+            // Gone between the listing and now: not an error, just not in the snapshot.
+            guard let status else { continue }
+            let relative = frame.relative + [name]
+            if rules.excludes(relative[...], isDirectory: status.kind == .directory) { continue }
+            if options.skippedDiskPaths.contains(diskPath) { continue }
+            let item: WalkItem
+            do {
+                let directory = frame.directory
+                item = try Self.item(path: frame.path.appending(name), diskPath: diskPath, status: status) {
+                    try SystemCalls.linkTarget(of: name, in: directory)
+                }
+            } catch {
+                warnings.append("\(error)")
+                continue
+            }
+            if status.kind == .directory { enter(item, relative: relative) }
+            return item
+        }
+        return nil
+    }
+
+    private static func item(
+        path: SnapshotPath, diskPath: [UInt8], status: FileStatus, linkTarget: () throws -> [UInt8]
+    ) throws -> WalkItem {
+        // Extended attributes are read by the commit, and only for paths whose change time moved.
+        let target = status.kind == .symlink ? try linkTarget() : nil
+        return WalkItem(path: path, diskPath: diskPath, status: status, linkTarget: target)
+    }
+
+    /// Lists a directory and pushes it, so its entries come next.
+    private mutating func enter(_ item: WalkItem, relative: [[UInt8]]) {
+        do {
+            let directory = try SystemCalls.openDirectory(path: item.diskPath)
+            var names = try SystemCalls.names(in: directory)
+            let ruleCount = rules.rules.count
+            if options.excludeCaches, names.contains(Self.cacheTagName), isCacheTag(Self.cacheTagName, in: directory) {
+                names = [Self.cacheTagName]
+            }
+            if let ignoreName = options.ignoreFileName, names.contains(ignoreName),
+                let text = try? SystemCalls.readSmallFile(path: directory.path(of: ignoreName), limit: 1 << 20)
+            {
+                rules.add(text, base: relative)
+            }
+            stack.append(Frame(directory: directory, path: item.path, relative: relative, names: names, ruleCount: ruleCount))
+        } catch {
+            warnings.append("\(error)")
+        }
+    }
+
+    private func isCacheTag(_ name: [UInt8], in directory: DirectoryHandle) -> Bool {
+        let path = directory.path(of: name)
+        guard let text = try? SystemCalls.readSmallFile(path: path, limit: Self.cacheTagSignature.count) else { return false }
+        return text.starts(with: Self.cacheTagSignature)
+    }
+}
