@@ -1,5 +1,6 @@
 import Foundation
 import InfinityTestSupport
+import Synchronization
 import Testing
 
 @testable import InfinityDB
@@ -164,6 +165,32 @@ private struct CheckSample {
             #expect(report.problems.map(\.code) == [.brokenRef], "\(report.problems)")
             #expect(report.problems.first?.object == "ref refs/tags/v1")
         }
+    }
+
+    @Test func aPackStoredAfterTheListingIsNotMissing() async throws {
+        /// Lists every pack but one, as a listing taken just before a writer stored it would.
+        final class LateListing: Backend {
+            let inner = MemoryBackend()
+            let hidden = Mutex<String?>(nil)
+            func put(_ name: String, _ data: [UInt8]) async throws { try await inner.put(name, data) }
+            func get(_ name: String) async throws -> [UInt8] { try await inner.get(name) }
+            func get(_ name: String, range: Range<Int>) async throws -> [UInt8] { try await inner.get(name, range: range) }
+            func info(_ name: String) async throws -> ObjectInfo? { try await inner.info(name) }
+            func list(prefix: String) async throws -> [ObjectInfo] {
+                let hidden = hidden.withLock { $0 }
+                return try await inner.list(prefix: prefix).filter { $0.name != hidden }
+            }
+            func delete(_ name: String) async throws { try await inner.delete(name) }
+        }
+        let backend = LateListing()
+        let database = try await makeSmallChunkDatabase(backend: backend)
+        let (_, head) = try await commitGallery(to: database)
+        let pack = try #require(try database.store.chunks.packs.index.location(of: head.commit!.ref.id)).packName
+        backend.hidden.withLock { $0 = pack }
+        let report = try await database.check()
+        #expect(report.isClean, "\(report.problems)")
+        try await backend.inner.delete(pack)
+        #expect(try await database.check().problems.contains { $0.code == .missingPack && $0.object == "pack \(pack)" })
     }
 
     @Test func readDataSubsets() throws {

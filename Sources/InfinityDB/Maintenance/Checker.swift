@@ -71,6 +71,11 @@ final class Checker {
         let indexed = try index.packs()
         report.summary.indexedChunks = indexed.reduce(0) { $0 + $1.chunkCount }
         for pack in indexed {
+            if backendPacks[pack.name] == nil, let stored = try await store.backend.info(pack.name) {
+                // Stored after the listing (a writer stores a pack before it indexes it).
+                backendPacks[pack.name] = stored.size
+                report.summary.packs += 1
+            }
             guard let size = backendPacks[pack.name] else {
                 missingPacks[pack.name] = MissingPack(chunkCount: pack.chunkCount)
                 continue
