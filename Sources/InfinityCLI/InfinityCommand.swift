@@ -20,11 +20,13 @@ public struct InfinityCommand: AsyncParsableCommand {
               infinity blob put ~/photos/2026.tar > photos.ref
               infinity blob get "$(cat photos.ref)" --output restored.tar
               infinity stats --json
+              infinity check --read-data-subset 10%
             """,
         version: "0.1.0",
         subcommands: [
             Init.self, CommitCommand.self, Checkout.self, Status.self, Diff.self, Log.self, Show.self, List.self, Cat.self,
             Branch.self, Fork.self, Tag.self, Merge.self, Reflog.self, Stats.self, Passphrase.self, RebuildIndex.self, Blob.self,
+            Check.self,
         ]
     )
 
