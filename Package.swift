@@ -68,7 +68,7 @@ let package = Package(
         .target(name: "InfinityBackup", dependencies: ["InfinityDB", "CInfinitySystem"]),
         .target(
             name: "InfinityCLI",
-            dependencies: ["InfinityDB", "InfinityBackup", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["InfinityDB", "InfinityBackup", "CInfinitySystem", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "infinity", dependencies: ["InfinityCLI"]),
 

@@ -45,9 +45,12 @@ public struct BackupOptions: Sendable {
     public var concurrentFiles = max(16, ProcessInfo.processInfo.activeProcessorCount * 16)
     /// Bytes of file content in flight at once, at most (a file counts its size up to one
     /// maximum chunk, which is what its reader buffers); one file is always allowed.
-    public var bytesInFlight = 32 << 20
+    public var bytesInFlight = 16 << 20
     /// The user-facing names of the sources, for the snapshot's summary.
     public var sourceNames: [String] = []
+    /// Called with each path the snapshot records differently from its parent (for
+    /// `commit --verbose`). Changes of times alone that a restore would not set are left out.
+    public var onChange: (@Sendable (PathChange) -> Void)?
 
     public init(message: String, branch: String? = nil) {
         self.message = message
@@ -111,7 +114,7 @@ public struct Backup: Sendable {
         let storedBefore = try database.store.statistics().storedBytes
         let draft = try await database.draft(on: options.branch)
         let parent = await draft.base
-        var run = CommitRun(
+        let run = CommitRun(
             draft: draft, parent: parent, options: options, progress: progress,
             totals: try await parent.get(SnapshotIndex.summary) ?? Self.emptySummary(options))
         for source in sources {
@@ -146,7 +149,9 @@ public struct Backup: Sendable {
 }
 
 /// The state of one commit in progress.
-private struct CommitRun {
+/// A class, not a struct: it is used across suspension points inside a task group, where an
+/// `inout` capture of a struct has proved fragile.
+private final class CommitRun {
     let draft: Draft
     let parent: Snapshot
     let options: BackupOptions
@@ -179,7 +184,7 @@ private struct CommitRun {
 
     /// The directories above a source (`home` and `home/ann` for `home/ann/photos`), so a
     /// restore recreates them with their modes and times.
-    mutating func recordAncestors(of source: BackupSource) async throws {
+    func recordAncestors(of source: BackupSource) async throws {
         var ancestor = source.snapshotPath.parent
         var disk = URL(fileURLWithPath: source.diskPath).deletingLastPathComponent()
         var chain: [(SnapshotPath, String)] = []
@@ -196,13 +201,14 @@ private struct CommitRun {
                 warnings.append("\(error)")
                 continue
             }
-            let item = WalkItem(path: path, diskPath: Array(diskPath.utf8), status: status, linkTarget: nil, extendedAttributes: [])
-            try await apply(entry(for: item), previous: try await parent.get(path, in: SnapshotIndex.files), at: path, countIn: false)
+            let item = WalkItem(path: path, diskPath: Array(diskPath.utf8), status: status, linkTarget: nil)
+            let previous = try await parent.get(path, in: SnapshotIndex.files)
+            try await apply(entry(for: item, previous: previous), previous: previous, at: path, countIn: false)
         }
     }
 
     /// Walks one source beside the parent's entries for the same subtree (both in key order).
-    mutating func record(_ source: BackupSource) async throws {
+    func record(_ source: BackupSource) async throws {
         var walkOptions = TreeWalker.Options()
         walkOptions.excludePatterns = options.excludePatterns
         walkOptions.excludeCaches = options.excludeCaches
@@ -223,6 +229,7 @@ private struct CommitRun {
                     try await draft.remove(oldEntry.path, from: SnapshotIndex.files)
                     subtract(oldEntry.entry)
                     removed += 1
+                    options.onChange?(PathChange(.removed, oldEntry.path, old: oldEntry.entry, new: nil))
                     old = try await previous.advance()
                     continue
                 }
@@ -233,7 +240,7 @@ private struct CommitRun {
                     old = try await previous.advance()
                 }
                 item = try walker.next()
-                var entry = entry(for: current)
+                var entry = entry(for: current, previous: before)
                 counters.entries += 1
                 if entry.kind == .file {
                     counters.files += 1
@@ -273,7 +280,7 @@ private struct CommitRun {
         var weight: Int64 = 0
     }
 
-    private mutating func finish(_ stored: StoredFile) async throws {
+    private func finish(_ stored: StoredFile) async throws {
         if let warning = stored.warning { warnings.append(warning) }
         counters.bytesRead += stored.bytesRead
         if stored.bytesRead > 0 { filesRead += 1 }
@@ -284,6 +291,7 @@ private struct CommitRun {
             try await draft.remove(stored.path, from: SnapshotIndex.files)
             subtract(before)
             removed += 1
+            options.onChange?(PathChange(.removed, stored.path, old: before, new: nil))
         }
         progress(counters)
     }
@@ -329,13 +337,25 @@ private struct CommitRun {
             && status.inode == before.inode && (before.content != nil || before.size == 0)
     }
 
-    /// The entry for a walked path, without content.
-    private mutating func entry(for item: WalkItem) -> FileEntry {
+    /// The entry for a walked path, without content. Extended attributes are read unless the
+    /// parent's entry has the same inode and change time (setting one changes the ctime).
+    private func entry(for item: WalkItem, previous: FileEntry?) -> FileEntry {
         let status = item.status
+        var attributes: [FileEntry.ExtendedAttribute]? = nil
+        if let previous, previous.inode == status.inode, previous.changed == status.changed {
+            attributes = previous.extendedAttributes
+        } else {
+            do {
+                let read = try SystemCalls.extendedAttributes(path: item.diskPath)
+                attributes = read.isEmpty ? nil : read
+            } catch {
+                warnings.append("\(error)")
+            }
+        }
         var entry = FileEntry(
             kind: status.kind, mode: status.mode, userID: status.userID, groupID: status.groupID,
             size: status.kind == .file ? status.size : 0, modified: status.modified, changed: status.changed, inode: status.inode,
-            device: status.device, extendedAttributes: item.extendedAttributes.isEmpty ? nil : item.extendedAttributes)
+            device: status.device, extendedAttributes: attributes)
         switch status.kind {
         case .symlink:
             entry.linkTarget = item.linkTarget
@@ -358,7 +378,7 @@ private struct CommitRun {
     }
 
     /// Writes the entry unless the parent has exactly it, and keeps the totals.
-    private mutating func apply(_ entry: FileEntry, previous: FileEntry?, at path: SnapshotPath, countIn: Bool) async throws {
+    private func apply(_ entry: FileEntry, previous: FileEntry?, at path: SnapshotPath, countIn: Bool) async throws {
         if let previous { subtract(previous) }
         add(entry)
         if previous == entry {
@@ -369,9 +389,10 @@ private struct CommitRun {
         if countIn {
             if previous == nil { added += 1 } else { changed += 1 }
         }
+        if let onChange = options.onChange, let change = PathChange.between(path, old: previous, new: entry) { onChange(change) }
     }
 
-    private mutating func add(_ entry: FileEntry) {
+    private func add(_ entry: FileEntry) {
         switch entry.kind {
         case .file:
             totals.files += 1
@@ -381,7 +402,7 @@ private struct CommitRun {
         }
     }
 
-    private mutating func subtract(_ entry: FileEntry) {
+    private func subtract(_ entry: FileEntry) {
         switch entry.kind {
         case .file:
             totals.files -= 1

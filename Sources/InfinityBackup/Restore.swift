@@ -61,7 +61,7 @@ public struct Restorer: Sendable {
         try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
         let root: DirectoryHandle
         do { root = try SystemCalls.openDirectory(path: Array(target.utf8)) } catch let error as SystemCallError { throw error.backupError }
-        var run = RestoreRun(root: root, chunks: database.store.chunks, options: options, snapshot: snapshot, progress: progress)
+        let run = RestoreRun(root: root, chunks: database.store.chunks, options: options, snapshot: snapshot, progress: progress)
         let selected = options.paths.isEmpty ? [SnapshotPath.root] : Self.outermost(options.paths)
         for path in selected where !path.isRoot {
             guard try await snapshot.get(path, in: SnapshotIndex.files) != nil else {
@@ -161,7 +161,9 @@ public struct Restorer: Sendable {
 
 /// The state of one restore: open directories along the current path, and what is left for
 /// the end (hard links, directory metadata).
-private struct RestoreRun {
+/// A class, not a struct: it is used across suspension points inside a task group, where an
+/// `inout` capture of a struct has proved fragile.
+private final class RestoreRun {
     let root: DirectoryHandle
     let chunks: ChunkStore
     let options: RestoreOptions
@@ -188,7 +190,7 @@ private struct RestoreRun {
     var targetPath: [UInt8] { root.path }
 
     /// Creates the entry at `path`, or returns the file write it needs.
-    mutating func place(_ entry: FileEntry, at path: SnapshotPath) throws -> Restorer.FileWrite? {
+    func place(_ entry: FileEntry, at path: SnapshotPath) throws -> Restorer.FileWrite? {
         // A subtree follows its root in key order, so a path under a non-directory of the
         // snapshot comes right after it: a hostile snapshot's way to write through a symlink.
         if let leaf = lastLeaf, path.isWithin(leaf) {
@@ -238,7 +240,7 @@ private struct RestoreRun {
         return nil
     }
 
-    mutating func finish(_ written: Restorer.WrittenFile) {
+    func finish(_ written: Restorer.WrittenFile) {
         report.files += 1
         report.bytes += written.bytes
         counters.files += 1
@@ -252,7 +254,7 @@ private struct RestoreRun {
     }
 
     /// The open directory that holds `path`, opening (and creating) directories on the way.
-    private mutating func enterParent(of path: SnapshotPath) throws -> DirectoryHandle {
+    private func enterParent(of path: SnapshotPath) throws -> DirectoryHandle {
         let parent = path.parent ?? .root
         while let top = open.last, !parent.isWithin(top.path) { open.removeLast() }
         var current = open.last!
@@ -294,7 +296,7 @@ private struct RestoreRun {
     }
 
     /// Owner and times of a symlink or special file (modes of symlinks do not exist on Linux).
-    private mutating func applyLinkMetadata(_ entry: FileEntry, name: [UInt8], in directory: DirectoryHandle) {
+    private func applyLinkMetadata(_ entry: FileEntry, name: [UInt8], in directory: DirectoryHandle) {
         if options.restoreOwnership {
             _ = SystemCalls.withCString(name) { fchownat(directory.descriptor, $0, entry.userID, entry.groupID, AT_SYMLINK_NOFOLLOW) }
         }
@@ -307,7 +309,7 @@ private struct RestoreRun {
 
     /// Hard links last, once the files they name are written. A link whose first name lies
     /// outside the restored paths gets that file's content.
-    mutating func linkHardLinks(database: Database) async throws {
+    func linkHardLinks(database: Database) async throws {
         for (path, entry) in hardLinks {
             let directory = try enterParent(of: path)
             let targetText = String(decoding: entry.linkTarget ?? [], as: UTF8.self)
@@ -335,7 +337,7 @@ private struct RestoreRun {
     }
 
     /// Modes, owners, attributes and times of directories, deepest first.
-    mutating func applyDirectoryMetadata() {
+    func applyDirectoryMetadata() {
         for (path, entry) in directories.reversed() {
             let diskPath = root.path(of: path.slashSeparated)
             let descriptor = SystemCalls.withCString(diskPath) { Glibc.open($0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CInfinitySystem
 import Foundation
 import InfinityDB
 
@@ -19,11 +20,13 @@ public struct InfinityCommand: AsyncParsableCommand {
               infinity blob put ~/photos/2026.tar > photos.ref
               infinity blob get "$(cat photos.ref)" --output restored.tar
               infinity stats --json
+              infinity check --read-data-subset 10%
             """,
         version: "0.1.0",
         subcommands: [
             Init.self, CommitCommand.self, Checkout.self, Status.self, Diff.self, Log.self, Show.self, List.self, Cat.self,
-            Branch.self, Fork.self, Tag.self, Merge.self, Reflog.self, ForgetCommand.self, GarbageCollect.self, Stats.self, Passphrase.self, RebuildIndex.self, Blob.self,
+            Branch.self, Fork.self, Tag.self, Merge.self, Reflog.self, ForgetCommand.self, GarbageCollect.self, Stats.self,
+            Passphrase.self, RebuildIndex.self, Blob.self, Check.self,
         ]
     )
 
@@ -32,6 +35,7 @@ public struct InfinityCommand: AsyncParsableCommand {
     /// Parses the process arguments, runs the chosen command and exits with its status:
     /// 0 success, 1 error, 3 partial (some objects could not be read), 64 usage error.
     public static func runAsMain() async -> Never {
+        infinity_limit_malloc_arenas(1)
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {

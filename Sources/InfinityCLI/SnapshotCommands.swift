@@ -94,6 +94,11 @@ struct CommitCommand: AsyncParsableCommand {
         backupOptions.excludeCaches = excludeCaches
         backupOptions.skippedDiskPaths = [opened.workspace.storePath]
         backupOptions.sourceNames = names
+        if options.verbose && !json {
+            backupOptions.onChange = { change in
+                StandardError.print("\(ChangeText.letter(change.kind)) \(change.path)")
+            }
+        }
         let estimate = try await opened.database.snapshot(branch ?? "HEAD").get(SnapshotIndex.summary)?.bytes
         let progress = ProgressLine("committing", total: estimate.map { Int($0) }, quiet: options.quiet || json)
         let report = try await Backup(database: opened.database).commit(sources, options: backupOptions) { counters in

@@ -158,8 +158,14 @@ public final class ChunkStore: Sendable {
 
     /// Reads and verifies one chunk.
     public func get(_ ref: ChunkRef) async throws -> [UInt8] {
-        let sealed = try await packs.read(ref.id)
-        return try decompressors.withResource { try ChunkSealer.open(sealed, as: ref, decompressor: $0) }
+        try open(try await packs.read(ref.id), as: ref)
+    }
+
+    /// Opens and verifies sealed bytes read by other means (a whole pack, say).
+    ///
+    /// - Throws: ``ChunkError/Code/integrity`` naming the chunk when they are not its sealed form.
+    public func open(_ sealed: [UInt8], as ref: ChunkRef) throws -> [UInt8] {
+        try decompressors.withResource { try ChunkSealer.open(sealed, as: ref, decompressor: $0) }
     }
 
     /// Reads chunks in parallel and hands their plaintext to `write` in order, with a bounded

@@ -228,6 +228,14 @@ public final class RefStore: Sendable {
         }
     }
 
+    /// The names of every branch, tag and agent ref, sorted, without reading their values (a
+    /// check reads each on its own, so one damaged value does not hide the others).
+    public func refNames() throws -> [RefName] {
+        try withConnection("listing refs") { db in
+            try db.cachedStatement("SELECT name FROM refs ORDER BY name").rows().map { try storedRefName($0[0], in: "refs") }
+        }
+    }
+
     /// Moves a ref by compare-and-swap, and logs the change in the same transaction.
     ///
     /// - Parameters:
@@ -328,6 +336,25 @@ public final class RefStore: Sendable {
                 }
             return try rows.map(reflogEntry)
         }
+    }
+
+    /// Every logged change, newest first, each read on its own: an entry that cannot be read is
+    /// handed to `damaged` with its sequence number instead of failing the whole read (for checks;
+    /// ``reflog(_:limit:)`` fails instead).
+    public func reflog(damaged: (_ sequence: Int64, _ error: HistoryError) throws -> Void) throws -> [ReflogEntry] {
+        let rows = try withConnection("reading the reflog") { db in
+            try db.cachedStatement("SELECT seq, ref, old_id, new_id, new_sealed, time_ms, agent, message FROM reflog ORDER BY seq DESC").rows()
+        }
+        var entries: [ReflogEntry] = []
+        for row in rows {
+            do {
+                entries.append(try reflogEntry(row))
+            } catch let error as HistoryError {
+                let sequence = if case .integer(let value) = row[0] { value } else { Int64(-1) }
+                try damaged(sequence, error)
+            }
+        }
+        return entries
     }
 
     /// The commit a ref pointed to at `date`: the value set by its last logged change at or

@@ -9,6 +9,17 @@ public struct ChunkLocation: Sendable, Hashable {
     public var plaintextLength: Int
 }
 
+/// A pack as the index records it.
+public struct IndexedPack: Sendable, Hashable {
+    /// The pack's object name.
+    public var name: String
+    public var kind: PackKind
+    /// The pack's size in bytes when it was indexed.
+    public var size: Int
+    /// How many chunks the index places in the pack.
+    public var chunkCount: Int
+}
+
 /// Totals over the index, for `stats` and reports.
 public struct IndexStatistics: Sendable, Hashable, Codable {
     /// Packs in the store (not counting packs garbage collection has deleted).
@@ -213,6 +224,70 @@ public final class ChunkIndex: Sendable {
                 if case .text(let name) = row[0] { names.insert(name) }
             }
             return names
+        }
+    }
+
+    /// Every indexed pack with the number of chunks the index places in it, sorted by name.
+    /// Retired packs (deleted, or being deleted, by garbage collection) are not listed.
+    public func packs() throws -> [IndexedPack] {
+        try withConnection("listing packs") { db in
+            let rows = try db.cachedStatement(
+                """
+                SELECT packs.name, packs.kind, packs.size, (SELECT count(*) FROM chunks WHERE chunks.pack = packs.id)
+                FROM packs WHERE packs.retired = 0 ORDER BY packs.name
+                """
+            ).rows()
+            return try rows.map { row in
+                guard case .text(let name) = row[0], case .integer(let kind) = row[1], case .integer(let size) = row[2],
+                    case .integer(let count) = row[3]
+                else { throw PackError(.index, "the index holds a malformed pack row") }
+                guard let packKind = PackKind(rawValue: UInt8(clamping: kind)) else {
+                    throw PackError(.index, "the index records pack \(name) with unknown kind \(kind)")
+                }
+                return IndexedPack(name: name, kind: packKind, size: Int(size), chunkCount: Int(count))
+            }
+        }
+    }
+
+    /// The chunks the index places in pack `name`, by offset.
+    public func entries(inPack name: String) throws -> [PackEntry] {
+        try withConnection("listing the chunks of pack \(name)") { db in
+            let rows = try db.cachedStatement(
+                """
+                SELECT chunks.id, chunks.offset, chunks.length, chunks.plaintext_length
+                FROM chunks JOIN packs ON packs.id = chunks.pack WHERE packs.name = ? ORDER BY chunks.offset
+                """
+            ).rows([.text(name)])
+            return try rows.map { row in
+                guard case .blob(let bytes) = row[0], let id = ChunkID(bytes: bytes), case .integer(let offset) = row[1],
+                    case .integer(let length) = row[2], case .integer(let plaintextLength) = row[3]
+                else { throw PackError(.index, "the index holds a malformed entry in pack \(name)") }
+                return PackEntry(id: id, offset: Int(offset), length: Int(length), plaintextLength: Int(plaintextLength))
+            }
+        }
+    }
+
+    /// Index entries that cannot be right: outside their pack's recorded size (or at a negative
+    /// offset or length), or in a pack the index does not list.
+    public func entriesOutsideTheirPacks() throws -> [(id: ChunkID, packName: String?, entry: PackEntry, packSize: Int?)] {
+        try withConnection("checking chunk locations") { db in
+            let rows = try db.cachedStatement(
+                """
+                SELECT chunks.id, packs.name, chunks.offset, chunks.length, chunks.plaintext_length, packs.size
+                FROM chunks LEFT JOIN packs ON packs.id = chunks.pack
+                WHERE packs.id IS NULL OR chunks.offset < 0 OR chunks.length < 0 OR chunks.offset + chunks.length > packs.size
+                ORDER BY chunks.id
+                """
+            ).rows()
+            return try rows.map { row in
+                guard case .blob(let bytes) = row[0], let id = ChunkID(bytes: bytes), case .integer(let offset) = row[2],
+                    case .integer(let length) = row[3], case .integer(let plaintextLength) = row[4]
+                else { throw PackError(.index, "the index holds a malformed chunk entry") }
+                let packName: String? = if case .text(let name) = row[1] { name } else { nil }
+                let packSize: Int? = if case .integer(let size) = row[5] { Int(size) } else { nil }
+                let entry = PackEntry(id: id, offset: Int(offset), length: Int(length), plaintextLength: Int(plaintextLength))
+                return (id, packName, entry, packSize)
+            }
         }
     }
 

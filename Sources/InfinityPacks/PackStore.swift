@@ -178,6 +178,20 @@ public final class PackStore: Sendable {
         return try PackFormat.decodeTrailer(tail: tail, packSize: size, packName: name, metadataKey: metadataKey)
     }
 
+    /// What the trailer of a whole pack says, after checking that the pack is the one its name
+    /// names (the name is the SHA-256 of the sealed trailer) and that the trailer authenticates.
+    ///
+    /// - Throws: ``PackError`` naming the pack when either fails.
+    public func verifiedTrailer(ofPack name: String, bytes: [UInt8]) throws -> (kind: PackKind, entries: [PackEntry]) {
+        let sealedLength = try PackFormat.sealedTrailerLength(tail: bytes, packSize: bytes.count, packName: name)
+        let sealedEnd = bytes.count - PackFormat.footerLength
+        let expectedName = PackFormat.objectName(forSealedTrailer: Array(bytes[(sealedEnd - sealedLength)..<sealedEnd]))
+        guard expectedName == name else {
+            throw PackError(.malformedPack, "pack \(name) does not match its name: its trailer hashes to \(expectedName)")
+        }
+        return try PackFormat.decodeTrailer(tail: bytes, packSize: bytes.count, packName: name, metadataKey: metadataKey)
+    }
+
     /// What a rebuild found.
     public struct RebuildReport: Sendable, Hashable {
         public var packsIndexed = 0

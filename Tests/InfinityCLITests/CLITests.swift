@@ -2,6 +2,10 @@ import Foundation
 import InfinityTestSupport
 import Testing
 
+private func size(of path: String) throws -> Int {
+    (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+}
+
 /// Runs the real `infinity` binary built beside the test bundle.
 struct Infinity {
     var environment: [String: String]
@@ -157,10 +161,64 @@ struct Infinity {
         }
     }
 
+    @Test func checkFindsDamageInABackupAndExitsOne() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = directory + "/store"
+            let cli = Infinity(environment: ["INFINITY_PASSPHRASE": "pass", "INFINITY_STORE": store])
+            #expect(try cli.run("init", "--bare", store).status == 0)
+            let source = directory + "/source"
+            try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
+            try Data((0..<3_000_000).map { _ in UInt8.random(in: 0...255) }).write(to: URL(fileURLWithPath: source + "/photo.raw"))
+            try Data("notes\n".utf8).write(to: URL(fileURLWithPath: source + "/notes.txt"))
+            let committed = try cli.run("commit", source, "-m", "photos")
+            #expect(committed.status == 0, "\(committed.error)")
+
+            let clean = try cli.run("check")
+            #expect(clean.status == 0, "\(clean.output)\(clean.error)")
+            #expect(clean.output.contains("1 commit") && clean.output.contains("no problems found"), "\(clean.output)")
+            #expect(clean.error.isEmpty, "no progress when standard error is not a terminal")
+            let full = try cli.run("check", "--read-data", "--json")
+            #expect(full.status == 0, "\(full.output)\(full.error)")
+            let report = try JSONSerialization.jsonObject(with: Data(full.output.utf8)) as? [String: Any]
+            #expect(report?["clean"] as? Bool == true)
+            let summary = report?["summary"] as? [String: Any]
+            #expect(summary?["chunksVerified"] as? Int == summary?["reachableChunks"] as? Int, "every chunk of the backup is decrypted")
+            #expect(try cli.run("check", "--read-data-subset", "1/2").status == 0)
+            let badSubset = try cli.run("check", "--read-data-subset", "half")
+            #expect(badSubset.status != 0 && badSubset.status != 1)
+            #expect(badSubset.error.contains("half"))
+
+            // A flipped byte in the file's data: only --read-data reads it, and it names the pack.
+            let packs = try FileManager.default.subpathsOfDirectory(atPath: store + "/packs").filter { $0.count > 60 }
+            let dataPack = try #require(packs.max { (try? size(of: store + "/packs/" + $0)) ?? 0 < (try? size(of: store + "/packs/" + $1)) ?? 0 })
+            let packPath = store + "/packs/" + dataPack
+            var bytes = try Data(contentsOf: URL(fileURLWithPath: packPath))
+            bytes[bytes.count / 2] ^= 0x01
+            try bytes.write(to: URL(fileURLWithPath: packPath))
+            #expect(try cli.run("check").status == 0)
+            let found = try cli.run("check", "--read-data")
+            #expect(found.status == 1)
+            #expect(found.output.contains("blob data") && found.output.contains("packs/" + dataPack), "\(found.output)")
+            #expect(found.output.contains("1 problem found"))
+
+            // A deleted pack is named with what the backup lost, and --json says what kind of damage it is.
+            try FileManager.default.removeItem(atPath: packPath)
+            let missing = try cli.run("check", "--json")
+            #expect(missing.status == 1)
+            let missingReport = try JSONSerialization.jsonObject(with: Data(missing.output.utf8)) as? [String: Any]
+            #expect(missingReport?["clean"] as? Bool == false)
+            let problems = missingReport?["problems"] as? [[String: Any]] ?? []
+            #expect(problems.count == 1)
+            #expect(problems.first?["code"] as? String == "missing pack")
+            #expect(problems.first?["object"] as? String == "pack packs/" + dataPack)
+            #expect((problems.first?["message"] as? String)?.contains("blob data") == true)
+        }
+    }
+
     @Test func everyCommandHasHelpWithExamples() throws {
         for command in [
             ["init"], ["commit"], ["checkout"], ["status"], ["diff"], ["log"], ["show"], ["ls"], ["cat"], ["branch"], ["fork"],
-            ["tag"], ["merge"], ["reflog"], ["blob", "put"], ["blob", "get"], ["stats"], ["passphrase"], ["rebuild-index"],
+            ["tag"], ["merge"], ["reflog"], ["blob", "put"], ["blob", "get"], ["stats"], ["passphrase"], ["rebuild-index"], ["check"],
         ] {
             let result = try Infinity(environment: [:]).run(command + ["--help"])
             #expect(result.status == 0)

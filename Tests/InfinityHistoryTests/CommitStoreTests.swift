@@ -2,6 +2,7 @@ import Foundation
 import InfinityChunks
 import InfinityCrypto
 import InfinityPacks
+import InfinityTestSupport
 import Testing
 
 @testable import InfinityHistory

@@ -8,25 +8,6 @@ import Synchronization
 
 @testable import InfinityHistory
 
-/// A backend that counts ranged reads (one per chunk read from a pack) on top of memory.
-final class CountingBackend: Backend {
-    let inner = MemoryBackend()
-    private let rangedReads = Atomic<Int>(0)
-
-    var rangedReadCount: Int { rangedReads.load(ordering: .relaxed) }
-    func resetCount() { rangedReads.store(0, ordering: .relaxed) }
-
-    func put(_ name: String, _ data: [UInt8]) async throws { try await inner.put(name, data) }
-    func get(_ name: String) async throws -> [UInt8] { try await inner.get(name) }
-    func get(_ name: String, range: Range<Int>) async throws -> [UInt8] {
-        rangedReads.add(1, ordering: .relaxed)
-        return try await inner.get(name, range: range)
-    }
-    func info(_ name: String) async throws -> ObjectInfo? { try await inner.info(name) }
-    func list(prefix: String) async throws -> [ObjectInfo] { try await inner.list(prefix: prefix) }
-    func delete(_ name: String) async throws { try await inner.delete(name) }
-}
-
 func makeAgentKeys() throws -> AgentKeys {
     try AgentKeys(masterSecret: AgentKeys.generateMasterSecret())
 }

@@ -233,18 +233,18 @@ func expectMatches(_ root: TreeRoot, _ model: [[UInt8]: [UInt8]], _ reader: Tree
     }
 }
 
-@Suite struct CraftedTreeTests {
-    /// Entries encoded as a node expects them.
-    func encodedEntries(_ entries: [(key: [UInt8], value: [UInt8])]) -> [UInt8] {
-        var bytes: [UInt8] = []
-        for (key, value) in entries {
-            Varint.append(UInt64(key.count), to: &bytes)
-            Varint.append(UInt64(value.count), to: &bytes)
-            bytes += key + value
-        }
-        return bytes
+/// Entries encoded as a node expects them, for crafting nodes by hand.
+func encodedEntries(_ entries: [(key: [UInt8], value: [UInt8])]) -> [UInt8] {
+    var bytes: [UInt8] = []
+    for (key, value) in entries {
+        Varint.append(UInt64(key.count), to: &bytes)
+        Varint.append(UInt64(value.count), to: &bytes)
+        bytes += key + value
     }
+    return bytes
+}
 
+@Suite struct CraftedTreeTests {
     @Test func aParentThatMisfilesItsChildIsRefused() async throws {
         let writer = TreeWriter(store: TreeStore(chunks: try makeChunkStore()))
         let salt = [UInt8](repeating: 7, count: 16)[...]

@@ -1,15 +1,24 @@
 #ifndef C_INFINITY_SYSTEM_H
 #define C_INFINITY_SYSTEM_H
 
-// System calls the Swift Glibc module leaves out: extended attributes and O_NOATIME.
+// System calls the Swift Glibc module leaves out: extended attributes, O_NOATIME, mallopt.
 #include <fcntl.h>
 #include <sys/types.h>
 #include <sys/xattr.h>
+#include <malloc.h>
 
 #ifdef O_NOATIME
 static const int infinity_O_NOATIME = O_NOATIME;
 #else
 static const int infinity_O_NOATIME = 0;
 #endif
+
+// Caps glibc's malloc arenas. Each thread that allocates may otherwise get an arena of its own
+// that keeps freed memory, which raises a backup's peak memory by tens of MiB for no speed.
+static inline void infinity_limit_malloc_arenas(int count) {
+#ifdef M_ARENA_MAX
+    mallopt(M_ARENA_MAX, count);
+#endif
+}
 
 #endif

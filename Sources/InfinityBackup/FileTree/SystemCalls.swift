@@ -152,11 +152,11 @@ enum SystemCalls {
                 if errno != 0 { throw SystemCallError(action: "list", path: directory.displayPath, number: errno) }
                 break
             }
-            let name = withUnsafeBytes(of: &entry.pointee.d_name) { raw -> [UInt8] in
-                let bytes = raw.bindMemory(to: UInt8.self)
-                let length = bytes.firstIndex(of: 0) ?? bytes.count
-                return Array(bytes[..<length])
-            }
+            // The record is only as long as its name: read the name in place, never as a copy of
+            // the declared 256-byte field (which may run past the end of libc's buffer).
+            let nameStart = UnsafeRawPointer(entry) + MemoryLayout<dirent>.offset(of: \dirent.d_name)!
+            let cName = nameStart.assumingMemoryBound(to: CChar.self)
+            let name = Array(UnsafeRawBufferPointer(start: nameStart, count: strlen(cName)))
             if name == [0x2E] || name == [0x2E, 0x2E] { continue }
             names.append(name)
         }

@@ -6,7 +6,6 @@ struct WalkItem: Sendable {
     var diskPath: [UInt8]
     var status: FileStatus
     var linkTarget: [UInt8]?
-    var extendedAttributes: [FileEntry.ExtendedAttribute]
 }
 
 /// Walks a directory tree depth first, each directory's names sorted by their bytes, which is
@@ -108,9 +107,9 @@ struct TreeWalker {
     private static func item(
         path: SnapshotPath, diskPath: [UInt8], status: FileStatus, linkTarget: () throws -> [UInt8]
     ) throws -> WalkItem {
+        // Extended attributes are read by the commit, and only for paths whose change time moved.
         let target = status.kind == .symlink ? try linkTarget() : nil
-        let attributes = try SystemCalls.extendedAttributes(path: diskPath)
-        return WalkItem(path: path, diskPath: diskPath, status: status, linkTarget: target, extendedAttributes: attributes)
+        return WalkItem(path: path, diskPath: diskPath, status: status, linkTarget: target)
     }
 
     /// Lists a directory and pushes it, so its entries come next.

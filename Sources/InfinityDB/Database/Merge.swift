@@ -245,8 +245,8 @@ extension Database {
         return try await writer.emptyTree(sameSaltAs: ours)
     }
 
-    /// A key for a conflict message: text when it reads as text, hex otherwise.
-    private static func describe(_ key: [UInt8]) -> String {
+    /// An encoded key for a message: text when it reads as text, hex otherwise.
+    static func describe(_ key: [UInt8]) -> String {
         // Encoded text keys end in a two-byte terminator; show the text when that is all there is.
         let text = key.count >= 2 && key.suffix(2) == [0, 1] ? key.dropLast(2) : key[...]
         if text.allSatisfy({ (0x20..<0x7f).contains($0) }) { return "\"\(String(decoding: text, as: UTF8.self))\"" }
