@@ -185,12 +185,24 @@ struct GarbageCollect: AsyncParsableCommand {
         let gcOptions = GarbageCollectionOptions(
             grace: grace.duration ?? .zero, repackThreshold: repackThreshold.value / 100,
             reflogExpiry: reflogExpiry.duration, dryRun: dryRun)
+        let quiet = options.quiet || json
+        let marking = ProgressLine("marking", total: nil, quiet: quiet)
         var repacking: ProgressLine?
         let report = try await database.collectGarbage(gcOptions) { progress in
-            guard case .sweeping(let sweep) = progress, sweep.phase == .repacking else { return }
-            repacking = repacking ?? ProgressLine("repacking", total: sweep.total, quiet: options.quiet || json)
-            repacking?.update(sweep.done)
+            switch progress {
+            case .marking(let walked):
+                marking.update(walked.plaintextBytes)
+            case .sweeping(let sweep) where sweep.phase == .repacking:
+                if repacking == nil {
+                    marking.finish()
+                    repacking = ProgressLine("repacking", total: sweep.total, quiet: quiet)
+                }
+                repacking?.update(sweep.done)
+            case .sweeping:
+                break
+            }
         }
+        marking.finish()
         repacking?.finish()
         if json { try JSONOutput.print(report) } else if !options.quiet { describe(report) }
         for (pack, reason) in report.sweep.failures.sorted(by: { $0.key < $1.key }) {

@@ -244,7 +244,7 @@ extension ChunkIndex {
 
     /// The names of retired packs: deleted, or still to be deleted when a run stopped between
     /// retiring a pack and deleting it.
-    func retiredPackNames() throws -> Set<String> {
+    public func retiredPackNames() throws -> Set<String> {
         try withConnection("listing retired packs") { db in
             Set(try db.cachedStatement("SELECT name FROM packs WHERE retired = 1").rows().compactMap { row -> String? in
                 if case .text(let name) = row[0] { return name }

@@ -3,7 +3,6 @@ import InfinityBackends
 import InfinityCrypto
 import InfinitySQLite
 import InfinityTestSupport
-import Synchronization
 import Testing
 
 @testable import InfinityPacks
@@ -325,17 +324,17 @@ struct SweepFixture {
     @Test func aFailedDeleteIsRetriedByTheNextRun() async throws {
         try await withTemporaryDirectory { directory in
             let fixture = try SweepFixture(directory: directory)
-            let failing = FailingDeletes(inner: fixture.backend)
+            let failing = DeleteRefusingBackend(fixture.backend)
             let index = try ChunkIndex(path: fixture.indexPath)
             let store = PackStore(backend: failing, index: index, metadataKey: fixture.key, targetPackSize: SweepFixture.packSize)
             try await fixture.put(0..<8, in: store)
-            failing.failing.withLock { $0 = true }
+            failing.isRefusing = true
             let first = try await fixture.sweep(store, live: 0..<4, at: SweepFixture.start)
             #expect(first.deletedPacks == 0)
             #expect(first.failures.count == 1)
             #expect(first.failures.values.first?.contains("cannot delete") == true)
             try await fixture.expectReadable(0..<4, in: store)
-            failing.failing.withLock { $0 = false }
+            failing.isRefusing = false
             let second = try await fixture.sweep(store, live: 0..<4, at: SweepFixture.start + 60)
             #expect(second.deletedPacks == 1)
             #expect(second.failures.isEmpty)
@@ -437,22 +436,3 @@ struct SweepFixture {
 
 struct SimulatedCrash: Error {}
 
-/// A backend whose deletes fail while `failing` is set.
-final class FailingDeletes: Backend {
-    let inner: any Backend
-    let failing = Mutex(false)
-
-    init(inner: any Backend) { self.inner = inner }
-
-    func put(_ name: String, _ data: [UInt8]) async throws { try await inner.put(name, data) }
-    func get(_ name: String) async throws -> [UInt8] { try await inner.get(name) }
-    func get(_ name: String, range: Range<Int>) async throws -> [UInt8] { try await inner.get(name, range: range) }
-    func info(_ name: String) async throws -> ObjectInfo? { try await inner.info(name) }
-    func list(prefix: String) async throws -> [ObjectInfo] { try await inner.list(prefix: prefix) }
-    func delete(_ name: String) async throws {
-        if failing.withLock({ $0 }) {
-            throw BackendError(code: .permissionDenied, objectName: name, message: "deleting \(name) is not allowed")
-        }
-        try await inner.delete(name)
-    }
-}

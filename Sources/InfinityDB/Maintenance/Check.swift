@@ -113,6 +113,9 @@ public struct CheckSummary: Sendable, Hashable, Codable {
     /// Refs, HEAD included.
     public var refs = 0
     public var reflogEntries = 0
+    /// Reflog entries released by `forget` or older than the reflog expiry gc recorded: their
+    /// commits may be deleted, so they are not walked.
+    public var expiredReflogEntries = 0
     /// Commits walked (each once).
     public var commits = 0
     /// Distinct chunks reachable from the refs and the reflog.

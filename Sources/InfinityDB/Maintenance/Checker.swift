@@ -85,7 +85,10 @@ final class Checker {
             }
         }
         let indexedNames = Set(indexed.map(\.name))
-        for (name, size) in backendPacks.sorted(by: { $0.key < $1.key }) where !indexedNames.contains(name) {
+        // A retired pack is one garbage collection has taken out of the index and not yet
+        // deleted from the backend (the next gc does): not damage.
+        let retired = try index.retiredPackNames()
+        for (name, size) in backendPacks.sorted(by: { $0.key < $1.key }) where !indexedNames.contains(name) && !retired.contains(name) {
             // Opening a store indexes such packs, so one left over has a trailer that cannot be read.
             do {
                 let trailer = try await store.chunks.packs.readTrailer(ofPack: name, size: size)
@@ -160,7 +163,14 @@ final class Checker {
                 problem(.brokenReflog, "reflog entry \(sequence)", "cannot be read: \(error)")
             }
             report.summary.reflogEntries += entries.count
+            // Entries released by forget or past the recorded expiry no longer keep their
+            // commits: garbage collection may have deleted them.
+            let expired = try database.refs.expiredReflogSequences()
             for entry in entries {
+                guard !expired.contains(entry.sequence) else {
+                    report.summary.expiredReflogEntries += 1
+                    continue
+                }
                 if let new = entry.new { root(new, namedBy: "reflog entry \(entry.sequence) of \(entry.name)") }
             }
         } catch {

@@ -44,8 +44,8 @@ public struct GarbageCollectionReport: Sendable, Hashable, Codable {
 
 /// Where a garbage collection run is.
 public enum GarbageCollectionProgress: Sendable, Hashable {
-    /// Finding what is reachable from `roots` commits.
-    case marking(roots: Int)
+    /// Finding what is reachable from the root commits.
+    case marking(ReachabilityProgress)
     /// Deleting and repacking.
     case sweeping(SweepProgress)
 }
@@ -63,17 +63,6 @@ extension Database {
         _ options: GarbageCollectionOptions = GarbageCollectionOptions(),
         progress: (GarbageCollectionProgress) -> Void = { _ in }
     ) async throws -> GarbageCollectionReport {
-        try await collectGarbage(options, progress: progress) { database, roots in
-            try await database.markReachable(from: roots)
-        }
-    }
-
-    /// ``collectGarbage(_:progress:)`` with the mark phase given: `reachable` returns every
-    /// chunk reachable from the root commits.
-    func collectGarbage(
-        _ options: GarbageCollectionOptions, progress: (GarbageCollectionProgress) -> Void,
-        reachable: (Database, [ChunkRef]) async throws -> Set<ChunkID>
-    ) async throws -> GarbageCollectionReport {
         if let expiry = options.reflogExpiry, expiry < .zero {
             throw DatabaseError(.invalidArgument, "the reflog expiry must not be negative, not \(expiry)")
         }
@@ -86,12 +75,13 @@ extension Database {
         // commits that are gone.
         if let reflogSince, !options.dryRun { try refs.expireReflog(before: reflogSince) }
         let roots = try refs.liveRoots(reflogSince: reflogSince)
-        progress(.marking(roots: roots.count))
-        let live = try await reachable(self, roots)
+        // The walk stops at the first chunk it cannot read: sweeping by an incomplete set would
+        // delete what is still in use.
+        let live = try await reachableChunks(from: roots) { progress(.marking($0)) }
 
         var sweepOptions = SweepOptions(grace: options.grace, repackThreshold: options.repackThreshold, dryRun: options.dryRun)
         sweepOptions.clock = options.clock
-        let sweep = try await packs.sweep(live: live, horizon: horizon, options: sweepOptions) { progress(.sweeping($0)) }
+        let sweep = try await packs.sweep(live: live.ids, horizon: horizon, options: sweepOptions) { progress(.sweeping($0)) }
 
         var uncataloged: [ChunkID] = []
         if !options.dryRun {
@@ -106,13 +96,5 @@ extension Database {
     private static func seconds(_ duration: Duration) -> TimeInterval {
         let (seconds, attoseconds) = duration.components
         return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
-    }
-}
-
-extension Database {
-    /// The mark phase: every chunk reachable from `roots`. The reachability walk plugs in here.
-    func markReachable(from roots: [ChunkRef]) async throws -> Set<ChunkID> {
-        throw DatabaseError(
-            .invalidArgument, "garbage collection needs the reachability walk, which this build does not include yet")
     }
 }
