@@ -231,6 +231,57 @@ struct GarbageFixture {
         }
     }
 
+    @Test func writersCommittingWhileGcRunsLoseNothing() async throws {
+        try await withTemporaryDirectory { directory in
+            let fixture = try await GarbageFixture(directory: directory)
+            // Garbage to condemn: documents 70...72 live only in snapshots forget removes.
+            for seed in UInt64(70)..<73 { try await fixture.snapshot(seed) }
+            try await fixture.snapshot(73)
+            try await fixture.database.forget(policy: RetentionPolicy(last: 1))
+
+            // Writers re-store the forgotten documents (deduplicating against chunks a run may
+            // be condemning at that very moment) and new ones, while runs keep condemning.
+            let writers = 3
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for writer in 0..<writers {
+                    group.addTask {
+                        for step in 0..<4 {
+                            let draft = try await fixture.database.draft(on: "writer-\(writer)")
+                            for seed in [UInt64(70 + step % 3), UInt64(100 + writer * 10 + step)] {
+                                let blob = try await fixture.store.chunks.putBlob(GarbageFixture.content(seed))
+                                try await draft.set(ArchivedFile(title: "\(seed)", content: blob), for: "\(seed)", in: Archive.documents)
+                            }
+                            try await draft.commit(message: "writer \(writer) step \(step)")
+                        }
+                    }
+                }
+                group.addTask {
+                    for _ in 0..<4 {
+                        let report = try await fixture.gc(grace: .seconds(3600))
+                        #expect(report.sweep.deletedPacks == 0, "nothing is old enough to delete")
+                    }
+                }
+                try await group.waitForAll()
+            }
+
+            // A run after the grace period deletes what is really unreachable, and only that.
+            let final = try await fixture.gc(grace: .seconds(3600), at: Date() + 7200)
+            #expect(final.sweep.missingChunks == 0)
+            let reopened = try await Store.open(at: fixture.path, passphrase: passphrase).database()
+            for writer in 0..<writers {
+                let snapshot = try await reopened.snapshot("writer-\(writer)")
+                for seed in [UInt64(70), 71, 72] + (0..<4).map({ UInt64(100 + writer * 10 + $0) }) {
+                    let file = try #require(try await snapshot.get("\(seed)", in: Archive.documents), "writer \(writer): \(seed)")
+                    var bytes: [UInt8] = []
+                    try await reopened.store.chunks.getBlob(file.content) { bytes += $0 }
+                    #expect(bytes == GarbageFixture.content(seed), "writer \(writer): document \(seed)")
+                }
+            }
+            let checked = try await reopened.check(readData: .all)
+            #expect(checked.problems.isEmpty, "\(checked.problems)")
+        }
+    }
+
     @Test func aDryRunChangesNothingAndPredictsTheRun() async throws {
         try await withTemporaryDirectory { directory in
             let fixture = try await GarbageFixture(directory: directory)
