@@ -357,6 +357,10 @@ struct GarbageFixture {
             await #expect {
                 try await fixture.database.collectGarbage(GarbageCollectionOptions(reflogExpiry: .seconds(-1)))
             } throws: { "\($0)".contains("reflog expiry") }
+            await #expect {
+                try await fixture.database.collectGarbage(GarbageCollectionOptions(grace: .seconds(-5)))
+            } throws: { "\($0)".contains("grace period") }
+            #expect(try fixture.database.refs.reflogExpiry() == nil, "a refused run records nothing")
         }
     }
 }

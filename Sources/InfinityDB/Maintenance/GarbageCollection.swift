@@ -63,8 +63,14 @@ extension Database {
         _ options: GarbageCollectionOptions = GarbageCollectionOptions(),
         progress: (GarbageCollectionProgress) -> Void = { _ in }
     ) async throws -> GarbageCollectionReport {
+        // Checked before anything is recorded or walked.
         if let expiry = options.reflogExpiry, expiry < .zero {
             throw DatabaseError(.invalidArgument, "the reflog expiry must not be negative, not \(expiry)")
+        }
+        guard (0...1).contains(options.repackThreshold), options.grace >= .zero else {
+            throw DatabaseError(
+                .invalidArgument,
+                "the repack threshold must lie between 0 and 1 (not \(options.repackThreshold)) and the grace period must not be negative (not \(options.grace))")
         }
         let now = options.clock()
         let packs = store.chunks.packs
