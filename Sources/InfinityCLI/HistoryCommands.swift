@@ -354,7 +354,7 @@ struct Tag: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List tags, or tag a revision.",
         discussion: """
-            A tag never moves; 'forget' keeps tagged snapshots.
+            A tag never moves, so the snapshot it names stays stored even after forget removes it from its branch.
 
             Examples:
               infinity tag

@@ -218,7 +218,7 @@ struct Infinity {
     @Test func everyCommandHasHelpWithExamples() throws {
         for command in [
             ["init"], ["commit"], ["checkout"], ["status"], ["diff"], ["log"], ["show"], ["ls"], ["cat"], ["branch"], ["fork"],
-            ["tag"], ["merge"], ["reflog"], ["blob", "put"], ["blob", "get"], ["stats"], ["passphrase"], ["rebuild-index"], ["check"],
+            ["tag"], ["merge"], ["reflog"], ["forget"], ["gc"], ["blob", "put"], ["blob", "get"], ["stats"], ["passphrase"], ["rebuild-index"], ["check"],
         ] {
             let result = try Infinity(environment: [:]).run(command + ["--help"])
             #expect(result.status == 0)
