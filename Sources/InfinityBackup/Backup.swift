@@ -43,8 +43,8 @@ public struct BackupOptions: Sendable {
     /// How many files are read and stored at once, at most: small files need many in flight
     /// to keep every core busy while the walk goes on.
     public var concurrentFiles = max(16, ProcessInfo.processInfo.activeProcessorCount * 16)
-    /// Bytes of file content in flight at once, at most (a file counts its size up to one
-    /// maximum chunk, which is what its reader buffers); one file is always allowed.
+    /// Bytes of file content in flight at once, at most (a file counts its size up to its
+    /// reader's buffer, one maximum chunk and 1 MiB); one file is always allowed.
     public var bytesInFlight = 16 << 20
     /// The user-facing names of the sources, for the snapshot's summary.
     public var sourceNames: [String] = []
@@ -248,7 +248,7 @@ private final class CommitRun {
                     if let before, before.kind == .file, Self.isUnchanged(current.status, before) {
                         entry.content = before.content
                     } else if entry.size > 0 {
-                        let weight = min(entry.size, Int64(chunks.dataChunker.parameters.maximumSize) * 2)
+                        let weight = min(entry.size, Int64(chunks.dataChunker.parameters.maximumSize + (1 << 20)))
                         while reading > 0 && (reading >= options.concurrentFiles || weightInFlight + weight > options.bytesInFlight) {
                             let stored = try await group.next()!
                             weightInFlight -= stored.weight

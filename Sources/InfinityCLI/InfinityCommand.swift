@@ -35,7 +35,7 @@ public struct InfinityCommand: AsyncParsableCommand {
     /// Parses the process arguments, runs the chosen command and exits with its status:
     /// 0 success, 1 error, 3 partial (some objects could not be read), 64 usage error.
     public static func runAsMain() async -> Never {
-        infinity_limit_malloc_arenas(1)
+        infinity_tune_malloc()
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {

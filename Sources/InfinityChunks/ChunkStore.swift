@@ -94,7 +94,10 @@ public final class ChunkStore: Sendable {
     ) async throws -> [ChunkRef] {
         let chunker = chunker(for: kind)
         let maximum = chunker.parameters.maximumSize
-        let fullSize = maximum + max(maximum, 4 << 20)
+        // One maximum chunk and 1 MiB more: the buffer is refilled only when the chunker finds no
+        // cut in what it holds, which is rarely more than an average chunk, so sliding it to the
+        // front moves little.
+        let fullSize = maximum + (1 << 20)
         // One byte past the hint, so the read that finds the end needs no second buffer.
         var buffer = [UInt8](repeating: 0, count: min(fullSize, sizeHint.map { max($0, 0) + 1 } ?? fullSize))
         var start = 0
@@ -107,8 +110,15 @@ public final class ChunkStore: Sendable {
         return try await withThrowingTaskGroup(of: (Int, ChunkRef).self) { group in
             var inFlight = 0
             while true {
-                if !atEnd && end - start < maximum {
-                    // Slide what is left to the front, then fill the rest of the buffer.
+                let cut: Int? =
+                    start < end
+                    ? buffer.withUnsafeBytes { raw in
+                        chunker.nextBoundary(in: UnsafeRawBufferPointer(rebasing: raw[start..<end]), isFinal: atEnd)
+                    } : nil
+                guard let length = cut else {
+                    // At the end, everything was cut (a final call always cuts what is left).
+                    if atEnd { break }
+                    // No cut in what is buffered: slide it to the front and read more.
                     if start > 0 {
                         buffer.withUnsafeMutableBytes { raw in
                             raw.baseAddress!.copyMemory(from: raw.baseAddress! + start, byteCount: end - start)
@@ -125,12 +135,8 @@ public final class ChunkStore: Sendable {
                         }
                         if count == 0 { atEnd = true } else { end += count }
                     }
+                    continue
                 }
-                if start == end && atEnd { break }
-                let length = buffer.withUnsafeBytes { raw in
-                    chunker.nextBoundary(in: UnsafeRawBufferPointer(rebasing: raw[start..<end]), isFinal: atEnd)
-                }
-                guard let length else { continue }
                 let chunk = Array(buffer[start..<(start + length)])
                 start += length
                 consumed += length

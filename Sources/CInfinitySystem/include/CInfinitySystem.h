@@ -13,11 +13,11 @@ static const int infinity_O_NOATIME = O_NOATIME;
 static const int infinity_O_NOATIME = 0;
 #endif
 
-// Caps glibc's malloc arenas. Each thread that allocates may otherwise get an arena of its own
-// that keeps freed memory, which raises a backup's peak memory by tens of MiB for no speed.
-static inline void infinity_limit_malloc_arenas(int count) {
+// Caps glibc's malloc arenas at one: each thread that allocates may otherwise get an arena of its
+// own that keeps freed memory, which raises a backup's peak memory for no speed.
+static inline void infinity_tune_malloc(void) {
 #ifdef M_ARENA_MAX
-    mallopt(M_ARENA_MAX, count);
+    mallopt(M_ARENA_MAX, 1);
 #endif
 }
 
