@@ -21,4 +21,9 @@ static inline void infinity_tune_malloc(void) {
 #endif
 }
 
+// Gives the heap's free pages back to the system (glibc keeps them for reuse otherwise).
+static inline void infinity_release_free_memory(void) {
+    malloc_trim(0);
+}
+
 #endif
