@@ -36,14 +36,6 @@ public struct InfinityCommand: AsyncParsableCommand {
     /// 0 success, 1 error, 3 partial (some objects could not be read), 64 usage error.
     public static func runAsMain() async -> Never {
         infinity_tune_malloc()
-        // Chunk streams free large buffers all the time, and glibc keeps their pages for reuse;
-        // handing the free ones back four times a second keeps peak memory near what is in use.
-        Thread.detachNewThread {
-            while true {
-                Thread.sleep(forTimeInterval: 0.25)
-                infinity_release_free_memory()
-            }
-        }
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {

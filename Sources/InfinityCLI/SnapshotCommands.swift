@@ -99,6 +99,7 @@ struct CommitCommand: AsyncParsableCommand {
                 StandardError.print("\(ChangeText.letter(change.kind)) \(change.path)")
             }
         }
+        HeapTrimmer.start()
         let estimate = try await opened.database.snapshot(branch ?? "HEAD").get(SnapshotIndex.summary)?.bytes
         let progress = ProgressLine("committing", total: estimate.map { Int($0) }, quiet: options.quiet || json)
         let report = try await Backup(database: opened.database).commit(sources, options: backupOptions) { counters in

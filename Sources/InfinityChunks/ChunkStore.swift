@@ -105,7 +105,7 @@ public final class ChunkStore: Sendable {
         var atEnd = false
         var consumed = 0
         var refs: [ChunkRef?] = []
-        let window = concurrency + 1
+        let window = concurrency * 2
 
         return try await withThrowingTaskGroup(of: (Int, ChunkRef).self) { group in
             var inFlight = 0
