@@ -40,9 +40,8 @@ struct Init: AsyncParsableCommand {
         let store = try await Store.create(
             at: storePath, agentName: name ?? ProcessInfo.processInfo.userName, passphrase: passphrase)
         if !quiet {
-            let kind = bare ? "bare store" : "working directory \(absolute) with its store in .infinity"
-            print("Created \(kind) \(bare ? storePath : ""), owned by agent \(store.identity.name) (\(store.identity.id))"
-                .replacingOccurrences(of: "  ", with: " ").replacingOccurrences(of: " ,", with: ","))
+            let created = bare ? "bare store \(storePath)" : "working directory \(absolute) with its store in .infinity"
+            print("Created \(created), owned by agent \(store.identity.name) (\(store.identity.id))")
         }
     }
 }
