@@ -82,7 +82,8 @@ public struct BackupReport: Sendable {
     /// Files whose content was read (new or changed since the parent by size, times or inode).
     public var filesRead = 0
     public var bytesRead: Int64 = 0
-    /// Bytes the store grew by (sealed, after deduplication and compression).
+    /// Bytes the store grew by: the packs written, sealed chunks after deduplication and
+    /// compression plus the packs' trailers.
     public var bytesAdded: Int64 = 0
     /// Problems that left a path out or recorded it as it was mid-change (vanished, unreadable,
     /// modified while being read). A report with warnings is a partial snapshot.
@@ -111,7 +112,7 @@ public struct Backup: Sendable {
     ) async throws -> BackupReport {
         try Self.checkDisjoint(sources)
         let started = Date()
-        let storedBefore = try database.store.statistics().storedBytes
+        let storedBefore = database.store.chunks.packs.storedPackBytes
         let draft = try await database.draft(on: options.branch)
         let parent = await draft.base
         let run = CommitRun(
@@ -130,7 +131,7 @@ public struct Backup: Sendable {
         try await draft.set(summary, in: SnapshotIndex.summary)
         let snapshot = try await draft.commit(message: options.message)
         var report = run.report(snapshot: snapshot, summary: summary)
-        report.bytesAdded = Int64(try database.store.statistics().storedBytes - storedBefore)
+        report.bytesAdded = Int64(database.store.chunks.packs.storedPackBytes - storedBefore)
         return report
     }
 
@@ -352,17 +353,9 @@ private final class CommitRun {
                 warnings.append("\(error)")
             }
         }
-        var entry = FileEntry(
-            kind: status.kind, mode: status.mode, userID: status.userID, groupID: status.groupID,
-            size: status.kind == .file ? status.size : 0, modified: status.modified, changed: status.changed, inode: status.inode,
-            device: status.device, extendedAttributes: attributes)
-        switch status.kind {
-        case .symlink:
-            entry.linkTarget = item.linkTarget
-            entry.size = Int64(item.linkTarget?.count ?? 0)
-        case .characterDevice, .blockDevice:
-            entry.deviceNumber = status.deviceNumber
-        case .file where status.linkCount > 1:
+        var entry = FileEntry(walked: item)
+        entry.extendedAttributes = attributes
+        if status.kind == .file && status.linkCount > 1 {
             let identity = FileIdentity(device: status.device, inode: status.inode)
             if let first = linkedFiles[identity] {
                 entry.kind = .hardLink
@@ -371,8 +364,6 @@ private final class CommitRun {
             } else {
                 linkedFiles[identity] = item.path
             }
-        default:
-            break
         }
         return entry
     }

@@ -41,18 +41,10 @@ public struct PathChange: Sendable, Hashable {
     }
 }
 
-extension PathChange: Codable {
+/// `status --json` and `diff --json` print changes with the path as text and the kind by name.
+extension PathChange: Encodable {
     enum CodingKeys: String, CodingKey {
         case kind = "change", path, entryKind = "type", oldSize, newSize
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        kind = try container.decode(Kind.self, forKey: .kind)
-        path = try SnapshotPath(try container.decode(String.self, forKey: .path))
-        entryKind = try container.decode(FileEntry.Kind.self, forKey: .entryKind)
-        oldSize = try container.decodeIfPresent(Int64.self, forKey: .oldSize)
-        newSize = try container.decodeIfPresent(Int64.self, forKey: .newSize)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -63,24 +55,6 @@ extension PathChange: Codable {
         try container.encodeIfPresent(oldSize, forKey: .oldSize)
         try container.encodeIfPresent(newSize, forKey: .newSize)
     }
-}
-
-extension FileEntry.Kind {
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if let raw = try? container.decode(UInt8.self), let kind = FileEntry.Kind(rawValue: raw) {
-            self = kind
-            return
-        }
-        let name = try container.decode(String.self)
-        guard let kind = FileEntry.Kind.allNames[name] else {
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown entry kind \(name)")
-        }
-        self = kind
-    }
-
-    static let allNames: [String: FileEntry.Kind] = Dictionary(
-        uniqueKeysWithValues: (0...7).compactMap { FileEntry.Kind(rawValue: $0) }.map { ($0.description, $0) })
 }
 
 /// Differences between snapshots and working directories.
@@ -124,7 +98,7 @@ public enum SnapshotChanges {
             }
             let current = item!
             item = try walker.next()
-            let onDisk = entry(for: current)
+            let onDisk = FileEntry(walked: current)
             guard let committed = old, committed.path == current.path else {
                 try visit(PathChange(.added, current.path, old: nil, new: onDisk))
                 continue
@@ -148,13 +122,5 @@ public enum SnapshotChanges {
                 try visit(PathChange(.metadata, current.path, old: committed.entry, new: onDisk))
             }
         }
-    }
-
-    private static func entry(for item: WalkItem) -> FileEntry {
-        let status = item.status
-        return FileEntry(
-            kind: status.kind, mode: status.mode, userID: status.userID, groupID: status.groupID,
-            size: status.kind == .file ? status.size : Int64(item.linkTarget?.count ?? 0), modified: status.modified,
-            changed: status.changed, inode: status.inode, device: status.device, linkTarget: item.linkTarget)
     }
 }

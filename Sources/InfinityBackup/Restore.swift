@@ -211,7 +211,7 @@ private final class RestoreRun {
             directories.append((path, entry))
             report.directories += 1
         case .symlink:
-            try Self.remove(name, in: directory, unlessDirectory: false)
+            try Self.remove(name, in: directory)
             let target = entry.linkTarget ?? []
             let code = SystemCalls.withCString(target) { cTarget in
                 SystemCalls.withCString(name) { symlinkat(cTarget, directory.descriptor, $0) }
@@ -222,7 +222,7 @@ private final class RestoreRun {
         case .hardLink:
             hardLinks.append((path, entry))
         case .fifo, .characterDevice, .blockDevice:
-            try Self.remove(name, in: directory, unlessDirectory: false)
+            try Self.remove(name, in: directory)
             let type: mode_t = entry.kind == .fifo ? S_IFIFO : entry.kind == .characterDevice ? S_IFCHR : S_IFBLK
             let code = SystemCalls.withCString(name) {
                 mknodat(directory.descriptor, $0, type | mode_t(entry.mode & 0o777), dev_t(entry.deviceNumber ?? 0))
@@ -279,17 +279,16 @@ private final class RestoreRun {
         if code == 0 { return }
         guard errno == EEXIST else { throw SystemCallError(action: "create the directory", path: display(directory, name), number: errno).backupError }
         if let status = try? SystemCalls.status(of: name, in: directory), status.kind == .directory { return }
-        try Self.remove(name, in: directory, unlessDirectory: false)
+        try Self.remove(name, in: directory)
         guard SystemCalls.withCString(name, { mkdirat(directory.descriptor, $0, 0o700) }) == 0 else {
             throw SystemCallError(action: "create the directory", path: display(directory, name), number: errno).backupError
         }
     }
 
     /// Removes what is at `name` (a directory only if empty), if anything.
-    static func remove(_ name: [UInt8], in directory: DirectoryHandle, unlessDirectory: Bool = false) throws {
+    static func remove(_ name: [UInt8], in directory: DirectoryHandle) throws {
         guard let status = try? SystemCalls.status(of: name, in: directory) else { return }
         let flags = status.kind == .directory ? AT_REMOVEDIR : 0
-        if status.kind == .directory && unlessDirectory { return }
         guard SystemCalls.withCString(name, { unlinkat(directory.descriptor, $0, flags) }) == 0 || errno == ENOENT else {
             throw SystemCallError(action: "replace", path: SystemCalls.display(directory.path(of: name)), number: errno).backupError
         }

@@ -35,7 +35,13 @@ public final class PackStore: Sendable {
         /// The first pack that failed to be stored since the last flush. Writers that skipped a
         /// chunk because another writer was adding it learn of that writer's failure here.
         var failure: (any Error)?
+        /// Bytes of the packs stored and indexed so far.
+        var storedPackBytes = 0
     }
+
+    /// Bytes of the packs this pack store has stored and indexed since it was made: how much
+    /// the store grew by, without a pass over the index.
+    public var storedPackBytes: Int { state.withLock { $0.storedPackBytes } }
 
     /// - Parameters:
     ///   - metadataKey: seals and opens pack trailers (the store owner's metadata key).
@@ -124,6 +130,7 @@ public final class PackStore: Sendable {
             self.state.withLock { state in
                 state.uploads[pack.name] = nil
                 if case .failure(let error) = result, state.failure == nil { state.failure = error }
+                if case .success = result { state.storedPackBytes += pack.bytes.count }
                 for entry in pack.entries {
                     // On failure the chunks are forgotten: a later writer seals them again.
                     if case .uploading(let current, _) = state.pending[entry.id], current === upload {

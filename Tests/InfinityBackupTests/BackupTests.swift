@@ -80,9 +80,11 @@ private func describeTree(_ root: String) throws -> [String: String] {
             try makeTree(at: source)
             let backup = Backup(database: database)
             let sources = [BackupSource(diskPath: source, snapshotPath: .root)]
-            _ = try await backup.commit(sources, options: BackupOptions(message: "first"))
+            let first = try await backup.commit(sources, options: BackupOptions(message: "first"))
+            #expect(first.bytesAdded > 3 << 20, "the random 3 MiB file is stored")
             let again = try await backup.commit(sources, options: BackupOptions(message: "again"))
             #expect(again.filesRead == 0)
+            #expect(again.bytesAdded < 64 << 10, "only the new commit and its index nodes")
             #expect(again.added == 0 && again.changed == 0 && again.removed == 0)
             try Data("changed\n".utf8).write(to: URL(fileURLWithPath: source + "/name with spaces"))
             try FileManager.default.removeItem(atPath: source + "/pipe")
@@ -163,6 +165,29 @@ private func describeTree(_ root: String) throws -> [String: String] {
             #expect(paths == ["data", "data/tree", "data/tree/sub", "data/tree/sub/deep", "data/tree/sub/deep/big.bin", "data/tree/sub/hard"])
             // The hard link's first name was not restored, so it got the content itself.
             #expect(FileManager.default.contents(atPath: restored + "/data/tree/sub/hard") == Data("hello\n".utf8))
+        }
+    }
+
+    @Test func overlappingSourcesAndMissingPathsAreRefused() async throws {
+        try await withDatabase { database, folder in
+            let source = folder + "/tree"
+            try makeTree(at: source)
+            let backup = Backup(database: database)
+            await #expect(throws: BackupError.self) {
+                _ = try await backup.commit(
+                    [BackupSource(diskPath: source, snapshotPath: .root), BackupSource(diskPath: source + "/sub", snapshotPath: try SnapshotPath("sub"))],
+                    options: BackupOptions(message: "overlap"))
+            }
+            let report = try await backup.commit([BackupSource(diskPath: source, snapshotPath: .root)], options: BackupOptions(message: "ok"))
+            var options = RestoreOptions()
+            options.paths = [try SnapshotPath("no/such/path")]
+            do {
+                _ = try await Restorer(database: database).restore(report.snapshot, to: folder + "/out", options: options)
+                Issue.record("restoring a path the snapshot lacks must fail")
+            } catch let error as BackupError {
+                #expect(error.code == .notFound)
+                #expect(error.message.contains("no/such/path"))
+            }
         }
     }
 }

@@ -8,6 +8,19 @@ struct WalkItem: Sendable {
     var linkTarget: [UInt8]?
 }
 
+extension FileEntry {
+    /// The entry for a walked path as it stands on disk, without content, extended attributes
+    /// or hard-link sharing (the commit adds those).
+    init(walked item: WalkItem) {
+        let status = item.status
+        self.init(
+            kind: status.kind, mode: status.mode, userID: status.userID, groupID: status.groupID,
+            size: status.kind == .file ? status.size : Int64(item.linkTarget?.count ?? 0), modified: status.modified,
+            changed: status.changed, inode: status.inode, device: status.device, linkTarget: item.linkTarget,
+            deviceNumber: status.kind == .characterDevice || status.kind == .blockDevice ? status.deviceNumber : nil)
+    }
+}
+
 /// Walks a directory tree depth first, each directory's names sorted by their bytes, which is
 /// the key order of the snapshot's files map: a commit compares the walk with its parent's map
 /// in one pass. Memory holds one listing per level of depth, not the tree.
