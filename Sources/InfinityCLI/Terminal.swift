@@ -128,18 +128,7 @@ final class ProgressLine: Sendable {
     }
 }
 
-enum ByteCount {
-    static func format(_ bytes: Int) -> String {
-        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-        var value = Double(bytes)
-        var unit = 0
-        while value >= 1024 && unit < units.count - 1 {
-            value /= 1024
-            unit += 1
-        }
-        return unit == 0 ? "\(bytes) B" : "\(String(format: "%.1f", value)) \(units[unit])"
-    }
-}
+typealias ByteCount = ByteCountText
 
 /// Hands the heap's free pages back to the system four times a second while a backup runs. Its
 /// chunk streams free large buffers all the time and glibc keeps their pages for reuse, so

@@ -162,9 +162,15 @@ public final class ChunkStore: Sendable {
         return try await putStream(kind: kind, sizeHint: bytes.count) { reader.read(into: $0) }
     }
 
-    /// Reads and verifies one chunk.
+    /// Reads and verifies one chunk. When the store's own pack is missing or damaged, the copies
+    /// of that pack kept by other agents are tried in turn (see ``PackStore/setReplicaFinder(_:)``).
     public func get(_ ref: ChunkRef) async throws -> [UInt8] {
-        try open(try await packs.read(ref.id), as: ref)
+        do {
+            return try open(try await packs.read(ref.id), as: ref)
+        } catch {
+            if let copy = try? await packs.readFromReplicas(ref.id, open: { try open($0, as: ref) }) { return copy.opened }
+            throw error
+        }
     }
 
     /// Opens and verifies sealed bytes read by other means (a whole pack, say).

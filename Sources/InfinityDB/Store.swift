@@ -44,6 +44,10 @@ public final class Store: Sendable {
     public let chunks: ChunkStore
     /// Where refs, the reflog and the commit catalog live (a SQLite file).
     public let historyPath: String
+    /// The agents this store knows, what they hold and which of its packs they keep.
+    public let agents: AgentBook
+    /// Backends of the other agents' stores this one reaches.
+    let peers = PeerBackends()
     let keys: AgentKeys
     private let masterSecret: SecureBytes
     /// The key file this store was unlocked with; a passphrase change replaces it.
@@ -63,6 +67,7 @@ public final class Store: Sendable {
         self.keys = keys
         self.keyFileName = Mutex(keyFileName)
         identity = keys.identity(name: configuration.ownerName)
+        agents = try AgentBook(path: Self.agentsPath(besideHistory: historyPath))
         let packs = PackStore(
             backend: backend, index: index, metadataKey: keys.metadataKey,
             targetPackSize: configuration.targetPackSize)
@@ -75,6 +80,7 @@ public final class Store: Sendable {
             sealer: ChunkSealer(contentKey: keys.contentKey, compressionLevel: configuration.compressionLevel),
             dataChunker: Chunker(parameters: configuration.dataChunking, table: table),
             metadataChunker: Chunker(parameters: configuration.metadataChunking, table: table))
+        installReplicaFinder(peers: peers)
     }
 
     // MARK: Creating and opening
@@ -199,6 +205,12 @@ public final class Store: Sendable {
     static func historyPath(besideIndex indexPath: String) -> String {
         guard indexPath != ":memory:" else { return ":memory:" }
         return ((indexPath as NSString).deletingLastPathComponent as NSString).appendingPathComponent("refs.sqlite")
+    }
+
+    /// The agents database lives beside the refs, in memory with in-memory refs.
+    static func agentsPath(besideHistory historyPath: String) -> String {
+        guard historyPath != ":memory:" else { return ":memory:" }
+        return ((historyPath as NSString).deletingLastPathComponent as NSString).appendingPathComponent("agents.sqlite")
     }
 
     private static func localIndexPath(root: String) throws -> String {

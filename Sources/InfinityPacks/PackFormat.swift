@@ -51,6 +51,24 @@ public enum PackFormat {
         return "packs/\(hex.prefix(2))/\(hex)"
     }
 
+    /// What the trailer of a whole pack says, after checking that the pack is the one its name
+    /// names (its last component is the SHA-256 of the sealed trailer) and that the trailer
+    /// authenticates under `metadataKey`.
+    ///
+    /// - Throws: ``PackError`` naming the pack when either fails.
+    public static func verifiedTrailer(
+        ofPack name: String, bytes: [UInt8], metadataKey: SecureBytes
+    ) throws -> (kind: PackKind, entries: [PackEntry]) {
+        let sealedLength = try sealedTrailerLength(tail: bytes, packSize: bytes.count, packName: name)
+        let sealedEnd = bytes.count - footerLength
+        let expectedName = objectName(forSealedTrailer: Array(bytes[(sealedEnd - sealedLength)..<sealedEnd]))
+        // Packs kept elsewhere (a share's inbox, another agent's store) keep the last component.
+        guard name == expectedName || name.split(separator: "/").last == expectedName.split(separator: "/").last else {
+            throw PackError(.malformedPack, "pack \(name) does not match its name: its trailer hashes to \(expectedName)")
+        }
+        return try decodeTrailer(tail: bytes, packSize: bytes.count, packName: name, metadataKey: metadataKey)
+    }
+
     /// The folder under which all packs live.
     public static let objectPrefix = "packs/"
 
@@ -177,23 +195,25 @@ public enum PackFormat {
     }
 }
 
-/// Accumulates sealed chunks into one pack until it is finished.
-struct PackBuilder {
-    let kind: PackKind
-    private(set) var bytes: [UInt8]
-    private(set) var entries: [PackEntry] = []
+/// Accumulates sealed chunks into one pack until it is finished. A ``PackStore`` uses one per
+/// kind; sharing uses them to build packs sealed under a one-time key.
+public struct PackBuilder: Sendable {
+    public let kind: PackKind
+    public private(set) var bytes: [UInt8]
+    public private(set) var entries: [PackEntry] = []
 
-    init(kind: PackKind, capacity: Int) {
+    public init(kind: PackKind, capacity: Int) {
         self.kind = kind
         bytes = []
         bytes.reserveCapacity(capacity)
     }
 
-    var size: Int { bytes.count }
-    var isEmpty: Bool { entries.isEmpty }
+    public var size: Int { bytes.count }
+    public var isEmpty: Bool { entries.isEmpty }
 
     /// Appends a sealed chunk and returns where it landed.
-    mutating func append(id: ChunkID, sealed: [UInt8], plaintextLength: Int) -> PackEntry {
+    @discardableResult
+    public mutating func append(id: ChunkID, sealed: [UInt8], plaintextLength: Int) -> PackEntry {
         let entry = PackEntry(id: id, offset: bytes.count, length: sealed.count, plaintextLength: plaintextLength)
         bytes.append(contentsOf: sealed)
         entries.append(entry)
@@ -201,7 +221,7 @@ struct PackBuilder {
     }
 
     /// Seals the trailer and returns the complete pack.
-    consuming func finish(metadataKey: SecureBytes) throws -> FinishedPack {
+    public consuming func finish(metadataKey: SecureBytes) throws -> FinishedPack {
         let sealedTrailer = try PackFormat.sealTrailer(
             PackFormat.encodeTrailer(kind: kind, entries: entries), metadataKey: metadataKey)
         // Take the buffer out so appending the trailer does not copy 16 MiB.
@@ -217,9 +237,9 @@ struct PackBuilder {
 }
 
 /// A complete pack, ready to be stored under its name.
-struct FinishedPack: Sendable {
-    let name: String
-    let kind: PackKind
-    let bytes: [UInt8]
-    let entries: [PackEntry]
+public struct FinishedPack: Sendable {
+    public let name: String
+    public let kind: PackKind
+    public let bytes: [UInt8]
+    public let entries: [PackEntry]
 }

@@ -14,6 +14,22 @@ public final class PackStore: Sendable {
     public let targetPackSize: Int
     let metadataKey: SecureBytes
     private let state: Mutex<State>
+    private let replicaFinder = Mutex<PackReplicaFinder?>(nil)
+    private let staged = Mutex<[ChunkID: StagedChunk]>([:])
+
+    /// A chunk readable before it is in any pack of this store: it lies in another object of
+    /// the backend (a share waiting in the inbox) until it is verified and added, or dropped.
+    public struct StagedChunk: Sendable, Hashable {
+        public let objectName: String
+        public let entry: PackEntry
+        public let kind: PackKind
+
+        public init(objectName: String, entry: PackEntry, kind: PackKind) {
+            self.objectName = objectName
+            self.entry = entry
+            self.kind = kind
+        }
+    }
 
     /// A pack being uploaded; its bytes stay readable until the index knows it.
     private final class Upload: Sendable {
@@ -159,6 +175,9 @@ public final class PackStore: Sendable {
         }
         if let inMemory { return inMemory }
         guard let location = try index.location(of: id) else {
+            if let chunk = staged.withLock({ $0[id] }) {
+                return try await backend.get(chunk.objectName, range: chunk.entry.offset..<(chunk.entry.offset + chunk.entry.length))
+            }
             throw PackError(.chunkNotFound, "chunk \(id) is not in the index (missing, or the index needs a rebuild)")
         }
         guard location.offset >= 0, location.length >= 0, location.offset <= PackFormat.maximumPackSize,
@@ -171,6 +190,50 @@ public final class PackStore: Sendable {
         } catch {
             throw PackError(.chunkNotFound, "chunk \(id) cannot be read from pack \(location.packName)", cause: error)
         }
+    }
+
+    /// Makes chunks readable from where they lie, without adding them to the store: ``read(_:)``
+    /// serves them, ``contains(_:)`` and ``claim(_:)`` do not count them. Used to verify what
+    /// came from elsewhere before any of it is added.
+    public func stage(_ chunks: some Sequence<StagedChunk>) {
+        staged.withLock { staged in
+            for chunk in chunks { staged[chunk.entry.id] = chunk }
+        }
+    }
+
+    /// Forgets staged chunks.
+    public func unstage(_ ids: some Sequence<ChunkID>) {
+        staged.withLock { staged in
+            for id in ids { staged[id] = nil }
+        }
+    }
+
+    /// Says where copies of this store's packs are kept (the placement map of the layer above);
+    /// reads that fail here then try them in turn.
+    public func setReplicaFinder(_ finder: PackReplicaFinder?) {
+        replicaFinder.withLock { $0 = finder }
+    }
+
+    /// The copies of a pack kept elsewhere, in the order to try them; none when no finder is set.
+    public func replicas(ofPack name: String) throws -> [PackReplica] {
+        guard let finder = replicaFinder.withLock({ $0 }) else { return [] }
+        return try finder(name)
+    }
+
+    /// Reads a chunk from each copy of its pack kept elsewhere, in turn, until `open` accepts
+    /// the bytes (it verifies them); nil when no copy gives bytes it accepts.
+    public func readFromReplicas<Opened>(
+        _ id: ChunkID, open: ([UInt8]) throws -> Opened
+    ) async throws -> (opened: Opened, holder: String)? {
+        guard let location = try index.location(of: id) else { return nil }
+        let range = location.offset..<(location.offset + location.length)
+        for copy in try replicas(ofPack: location.packName) {
+            guard let sealed = try? await copy.backend.get(copy.objectName, range: range),
+                let opened = try? open(sealed)
+            else { continue }
+            return (opened, copy.holder)
+        }
+        return nil
     }
 
     /// What a pack's trailer says, read with as few range requests as possible.
@@ -190,13 +253,7 @@ public final class PackStore: Sendable {
     ///
     /// - Throws: ``PackError`` naming the pack when either fails.
     public func verifiedTrailer(ofPack name: String, bytes: [UInt8]) throws -> (kind: PackKind, entries: [PackEntry]) {
-        let sealedLength = try PackFormat.sealedTrailerLength(tail: bytes, packSize: bytes.count, packName: name)
-        let sealedEnd = bytes.count - PackFormat.footerLength
-        let expectedName = PackFormat.objectName(forSealedTrailer: Array(bytes[(sealedEnd - sealedLength)..<sealedEnd]))
-        guard expectedName == name else {
-            throw PackError(.malformedPack, "pack \(name) does not match its name: its trailer hashes to \(expectedName)")
-        }
-        return try PackFormat.decodeTrailer(tail: bytes, packSize: bytes.count, packName: name, metadataKey: metadataKey)
+        try PackFormat.verifiedTrailer(ofPack: name, bytes: bytes, metadataKey: metadataKey)
     }
 
     /// What a rebuild found.
@@ -257,3 +314,22 @@ extension Result where Failure == any Error {
         do { self = .success(try await body()) } catch { self = .failure(error) }
     }
 }
+
+/// A copy of one of a store's packs kept outside it: in another agent's store, for the spread.
+public struct PackReplica: Sendable {
+    /// Who keeps the copy, for messages (an agent's name).
+    public let holder: String
+    /// Where the copy is.
+    public let backend: any Backend
+    /// The copy's object name in that backend.
+    public let objectName: String
+
+    public init(holder: String, backend: any Backend, objectName: String) {
+        self.holder = holder
+        self.backend = backend
+        self.objectName = objectName
+    }
+}
+
+/// The copies kept elsewhere of the pack of this name, in the order to try them.
+public typealias PackReplicaFinder = @Sendable (_ packName: String) throws -> [PackReplica]

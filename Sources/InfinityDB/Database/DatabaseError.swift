@@ -14,6 +14,16 @@ public struct DatabaseError: Error, CustomStringConvertible, Sendable {
         public static let corrupt = Code(name: "corrupt")
         /// An argument is not acceptable (a position, an empty field name).
         public static let invalidArgument = Code(name: "invalid argument")
+        /// No agent of that name or id is known to this store.
+        public static let unknownAgent = Code(name: "unknown agent")
+        /// A share comes from an agent this store does not trust.
+        public static let untrustedSender = Code(name: "untrusted sender")
+        /// A share or spread would exceed what the receiving agent accepts.
+        public static let overCapacity = Code(name: "over capacity")
+        /// A share was refused: its envelope, a chunk or a commit is forged, altered or missing.
+        public static let rejected = Code(name: "rejected")
+        /// The agents database or another agent's store could not be read or written.
+        public static let storage = Code(name: "storage")
     }
 
     public var code: Code

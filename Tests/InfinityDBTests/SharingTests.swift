@@ -1,0 +1,331 @@
+import Foundation
+import InfinityTestSupport
+import Testing
+
+@testable import InfinityDB
+
+/// An agent with its own store in a directory of its own, small chunks and packs.
+private func makeAgent(_ name: String, in directory: String) async throws -> Database {
+    let store = try await Store.create(
+        at: directory + "/" + name, agentName: name, passphrase: passphrase, options: try smallChunkOptions())
+    return try store.database()
+}
+
+/// Each agent imports the other's card and trusts it.
+private func introduce(_ agents: Database...) throws {
+    for a in agents {
+        for b in agents where a !== b {
+            try a.store.agents.add(try b.store.card(), handle: b.store.configuration.ownerName, trusted: true)
+        }
+    }
+}
+
+/// Accepts every share waiting in the agent's inbox.
+@discardableResult
+private func acceptAll(_ database: Database, trust: Bool = false) async throws -> [AcceptReport] {
+    var reports: [AcceptReport] = []
+    for entry in try await database.inbox() { reports.append(try await database.accept(entry.name, trustSender: trust)) }
+    return reports
+}
+
+private func read(_ blob: BlobRef, from store: Store) async throws -> [UInt8] {
+    var bytes: [UInt8] = []
+    try await store.chunks.getBlob(blob) { bytes += $0 }
+    return bytes
+}
+
+private func objects(under prefix: String, in store: Store) async throws -> [ObjectInfo] {
+    try await store.backend.list(prefix: prefix)
+}
+
+@Suite struct SharingTests {
+    @Test func threeAgentsShareForkDiffMergeAndShareBack() async throws {
+        try await withTemporaryDirectory { directory in
+            let alice = try await makeAgent("alice", in: directory)
+            let bob = try await makeAgent("bob", in: directory)
+            let carol = try await makeAgent("carol", in: directory)
+            try introduce(alice, bob, carol)
+            let (blobs, aliceHead) = try await commitGallery(to: alice)
+
+            let first = try await alice.share("main", with: "bob", as: "main")
+            #expect(first.chunksSent > 0 && first.chunksSkipped == 0)
+            let accepted = try await acceptAll(bob)
+            #expect(accepted.map(\.ref.fullName) == ["refs/agents/alice/main"])
+            #expect(accepted[0].commitsVerified == 2)
+            #expect(try await objects(under: "inbox/", in: bob.store).isEmpty)
+
+            // Bob reads Alice's snapshot, down to the bytes of a photo.
+            let shared = try await bob.snapshot("alice/main")
+            #expect(shared.commit?.ref == aliceHead.commit?.ref)
+            let photo = try #require(try await shared.get("a", in: Gallery.photos))
+            #expect(try await read(photo.content, from: bob.store) == read(blobs.photo, from: alice.store))
+            #expect(shared.commit?.commit.author.name == "alice")
+
+            // Bob forks, commits on top, diffs against Alice's commit and shares with Carol.
+            _ = try await bob.createBranch("work", at: "alice/main")
+            try bob.switchBranch(to: "work")
+            let bobDraft = try await bob.draft(on: "work")
+            try await bobDraft.set("from bob", for: "bob", in: Gallery.notes)
+            let bobHead = try await bobDraft.commit(message: "bob's note")
+            let changes = try await bobHead.changes(in: Gallery.notes, since: shared)
+            #expect(changes.count == 1)
+            try await bob.store.flush()
+            let toCarol = try await bob.share("work", with: "carol", as: "work")
+            #expect(toCarol.chunksSent > 0)
+            try await acceptAll(carol)
+
+            // Carol commits on Bob's work and shares it back to Alice, who merges it.
+            _ = try await carol.createBranch("main", at: "bob/work")
+            let carolDraft = try await carol.draft(on: "main")
+            try await carolDraft.set("from carol", for: "carol", in: Gallery.notes)
+            try await carolDraft.commit(message: "carol's note")
+            try await carol.store.flush()
+            let back = try await carol.share("main", with: "alice", as: "main")
+            // Alice's own commits came from her: Carol does not know Alice holds them, but
+            // Alice skips what she holds, and the merge needs nothing else.
+            #expect(back.chunksSent > 0)
+            try await acceptAll(alice)
+            let outcome = try await alice.merge("carol/main", into: "main")
+            _ = outcome
+            let merged = try await alice.snapshot("main")
+            #expect(try await merged.get("bob", in: Gallery.notes) == "from bob")
+            #expect(try await merged.get("carol", in: Gallery.notes) == "from carol")
+            let authors = try await alice.log("main").map(\.commit.author.name)
+            #expect(Set(authors) == ["alice", "bob", "carol"])
+
+            // Sharing a branch again sends only what is new.
+            let aliceDraft = try await alice.draft(on: "main")
+            try await aliceDraft.set("again", for: "again", in: Gallery.notes)
+            try await aliceDraft.commit(message: "again")
+            try await alice.store.flush()
+            let again = try await alice.share("main", with: "bob", as: "main")
+            #expect(again.chunksSkipped > 0)
+            #expect(again.chunksSent < first.chunksSent / 2)
+            let update = try await acceptAll(bob)
+            #expect(update.map(\.ref.fullName) == ["refs/agents/alice/main"])
+            #expect(try await bob.snapshot("alice/main").get("again", in: Gallery.notes) == "again")
+            #expect(try await bob.check().isClean)
+        }
+    }
+
+    @Test func aRecipientReadsOnlyWhatWasSharedEvenHoldingEveryPack() async throws {
+        try await withTemporaryDirectory { directory in
+            let alice = try await makeAgent("alice", in: directory)
+            let bob = try await makeAgent("bob", in: directory)
+            try introduce(alice, bob)
+            try await bob.store.declareCapacity(bytes: 1 << 30)
+            _ = try await commitGallery(to: alice)
+            let draft = try await alice.draft(on: "main")
+            try await draft.set("the secret", for: "secret", in: Gallery.notes)
+            let secret = try #require(try await draft.commit(message: "secret").commit?.ref)
+            try await alice.store.flush()
+            // Bob keeps a copy of every one of Alice's packs, but is given only v1.
+            let spread = try await alice.store.spread(copies: 2)
+            #expect(spread.copiesMade == spread.packs)
+            _ = try await alice.share("v1", with: "bob", as: "v1")
+            try await acceptAll(bob)
+
+            let shared = try await alice.resolve("v1")
+            let allowed = try await alice.reachableChunks(from: [shared])
+            let reached = try await bob.reachableChunks(from: bob.rootCommits().commits())
+            #expect(reached.ids.allSatisfy { allowed.contains($0) || !(try! alice.store.chunks.packs.contains($0)) })
+            #expect(!reached.contains(secret.id))
+            await #expect(throws: (any Error).self) { try await bob.resolve(String(secret.id.description.prefix(16))) }
+
+            // The held packs do not even list their chunks for Bob: their trailers are sealed to Alice.
+            let held = try await objects(under: "held/", in: bob.store)
+            #expect(!held.isEmpty)
+            for object in held {
+                let bytes = try await bob.store.backend.get(object.name)
+                #expect(throws: (any Error).self) {
+                    try PackFormat.verifiedTrailer(ofPack: object.name, bytes: bytes, metadataKey: bob.store.keys.metadataKey)
+                }
+                #expect(try PackFormat.verifiedTrailer(ofPack: object.name, bytes: bytes, metadataKey: alice.store.keys.metadataKey).entries.count > 0)
+            }
+            // And the secret commit's chunk, sealed in a pack Bob holds, opens with no key Bob has.
+            let secretSealed = try await alice.store.chunks.packs.read(secret.id)
+            for id in Array(reached.ids.prefix(50)) {
+                guard let key = try await keyBobKnows(for: id, in: bob) else { continue }
+                #expect(throws: (any Error).self) {
+                    try bob.store.chunks.open(secretSealed, as: ChunkRef(id: secret.id, key: key, length: secret.length))
+                }
+            }
+        }
+    }
+
+    /// The key of a commit Bob holds a ref to, if `id` is one.
+    private func keyBobKnows(for id: ChunkID, in bob: Database) async throws -> ChunkKey? {
+        try bob.rootCommits().commits().first { $0.id == id }?.key
+    }
+
+    @Test func unknownSendersAreRefusedUnlessTrusted() async throws {
+        try await withTemporaryDirectory { directory in
+            let alice = try await makeAgent("alice", in: directory)
+            let bob = try await makeAgent("bob", in: directory)
+            // Alice knows Bob; Bob does not know Alice.
+            try alice.store.agents.add(try bob.store.card(), handle: "bob", trusted: true)
+            _ = try await commitGallery(to: alice)
+            _ = try await alice.share("main", with: "bob", as: "main")
+            let entries = try await bob.inbox()
+            #expect(entries.count == 1 && entries[0].problem?.contains("unknown sender") == true)
+            await #expect { try await bob.accept(entries[0].name) } throws: { error in
+                (error as? DatabaseError)?.code == .untrustedSender
+            }
+            #expect(try bob.refs.refs(kind: .agent).isEmpty)
+            let report = try await bob.accept(entries[0].name, trustSender: true)
+            #expect(report.senderAdded && report.sender == "alice")
+            #expect(try bob.store.agents.contact(handle: "alice")?.trusted == true)
+        }
+    }
+
+    @Test func tamperedSharesAreRejectedAndInstallNothing() async throws {
+        try await withTemporaryDirectory { directory in
+            let alice = try await makeAgent("alice", in: directory)
+            let bob = try await makeAgent("bob", in: directory)
+            try introduce(alice, bob)
+            _ = try await commitGallery(to: alice)
+
+            /// Shares main afresh, lets `tamper` damage the share in Bob's store, and expects it rejected.
+            func expectRejected(_ what: String, _ tamper: (String, [ObjectInfo]) async throws -> Void) async throws {
+                try bob.store.agents.forgetHoldings(of: alice.store.identity.id)
+                try alice.store.agents.forgetHoldings(of: bob.store.identity.id)
+                let report = try await alice.share("main", with: "bob", as: "main", everything: true)
+                let bundle = try await objects(under: "inbox/", in: bob.store).filter { $0.name != report.envelope }
+                try await tamper(report.envelope, bundle)
+                await #expect(throws: DatabaseError.self, "\(what)") { try await bob.accept(report.envelope) }
+                #expect(try bob.refs.refs(kind: .agent).isEmpty, "\(what)")
+                try await bob.discard(report.envelope)
+            }
+            let backend = bob.store.backend
+            try await expectRejected("a flipped envelope byte") { envelope, _ in
+                var bytes = try await backend.get(envelope)
+                bytes[bytes.count / 2] ^= 0x01
+                try await backend.put(envelope, bytes)
+            }
+            try await expectRejected("a truncated envelope") { envelope, _ in
+                try await backend.put(envelope, Array(try await backend.get(envelope).prefix(40)))
+            }
+            try await expectRejected("a flipped chunk byte in a data pack") { _, bundle in
+                let pack = try #require(bundle.max { $0.size < $1.size })
+                var bytes = try await backend.get(pack.name)
+                bytes[100] ^= 0x80
+                try await backend.put(pack.name, bytes)
+            }
+            try await expectRejected("a flipped byte in every pack") { _, bundle in
+                for pack in bundle {
+                    var bytes = try await backend.get(pack.name)
+                    bytes[20] ^= 0x01
+                    try await backend.put(pack.name, bytes)
+                }
+            }
+            try await expectRejected("a missing pack") { _, bundle in
+                try await backend.delete(bundle[0].name)
+            }
+            try await expectRejected("a pack from another share swapped in") { _, bundle in
+                let other = try await alice.share("v1", with: "bob", as: "other", everything: true)
+                let otherPacks = try await objects(under: "inbox/", in: bob.store).filter {
+                    $0.name.hasPrefix(String(other.envelope.dropLast(".envelope".count)) + "/")
+                }
+                try await backend.put(bundle[0].name, try await backend.get(otherPacks[0].name))
+                try await bob.discard(other.envelope)
+            }
+
+            // A commit whose signature does not verify, sent by an agent that means harm.
+            let head = try await alice.resolve("main")
+            var forged = try await alice.commits.load(head).encoded()
+            forged[forged.count - 1] ^= 0x01
+            let forgedRef = try await alice.store.chunks.put(forged, kind: .metadata)
+            try await alice.store.flush()
+            let key = SecureBytes.random(count: 32)
+            var builder = PackBuilder(kind: .metadata, capacity: 1 << 16)
+            builder.append(id: forgedRef.id, sealed: try await alice.store.chunks.packs.read(forgedRef.id), plaintextLength: forged.count)
+            let pack = try builder.finish(metadataKey: key)
+            let packName = "inbox/forged/" + pack.name.split(separator: "/").last!
+            try await backend.put(packName, pack.bytes)
+            let envelope = try ShareEnvelope(
+                sender: try alice.store.card(), recipient: bob.store.identity.id, commit: forgedRef, refName: "main", time: Date(),
+                bundleKey: key, bundlePacks: [packName], chunkCount: 1, bundleByteCount: pack.bytes.count)
+            try await backend.put("inbox/forged.envelope", try envelope.sealed(to: bob.store.identity, senderKeys: alice.store.keys))
+            await #expect { try await bob.accept("inbox/forged.envelope") } throws: { error in
+                "\(error)".contains("signature")
+            }
+            #expect(try bob.refs.refs(kind: .agent).isEmpty)
+
+            // After all that, an honest share still goes through.
+            try await bob.discard("inbox/forged.envelope")
+            try bob.store.agents.forgetHoldings(of: alice.store.identity.id)
+            try alice.store.agents.forgetHoldings(of: bob.store.identity.id)
+            _ = try await alice.share("main", with: "bob", as: "main")
+            #expect(try await acceptAll(bob).count == 1)
+            #expect(try await bob.check().isClean)
+        }
+    }
+
+    @Test func readsFallBackToTheSpreadAndRepairRestoresIt() async throws {
+        try await withTemporaryDirectory { directory in
+            let alice = try await makeAgent("alice", in: directory)
+            let bob = try await makeAgent("bob", in: directory)
+            let carol = try await makeAgent("carol", in: directory)
+            try introduce(alice, bob, carol)
+            try await bob.store.declareCapacity(bytes: 1 << 30)
+            try await carol.store.declareCapacity(bytes: 1 << 30)
+            let (blobs, _) = try await commitGallery(to: alice)
+            let original = try await read(blobs.photo, from: alice.store)
+
+            let spread = try await alice.store.spread(copies: 3)
+            #expect(spread.copiesMade == 2 * spread.packs)
+            #expect(Set(spread.bytesByHolder.keys) == ["bob", "carol"])
+
+            // Alice loses every pack of her own: reads still succeed from Bob's and Carol's copies.
+            try FileManager.default.removeItem(atPath: directory + "/alice/packs")
+            let reopened = try await Store.open(at: directory + "/alice", passphrase: passphrase).database()
+            #expect(try await read(blobs.photo, from: reopened.store) == original)
+            #expect(try await reopened.snapshot("v1").get("a", in: Gallery.photos)?.name == "a")
+            let placement = try await reopened.store.placement(of: [blobs.photo.root.id])
+            #expect(placement[0].holders.sorted() == ["bob", "carol"])
+
+            let repair = try await reopened.store.repair()
+            #expect(repair.packsRestored.count == spread.packs && repair.packsLost.isEmpty)
+            #expect(try await reopened.store.placement(of: [blobs.photo.root.id])[0].holders.first == "alice")
+            #expect(try await reopened.check(readData: .all).isClean)
+
+            // Bob's store is lost: with a spread of 2 the repair moves his copies to Carol.
+            _ = try await reopened.store.spread(copies: 2)
+            try FileManager.default.removeItem(atPath: directory + "/bob/held")
+            let second = try await reopened.store.repair()
+            #expect(second.copiesMissing > 0 || second.spread.copiesMade == 0)
+            for placement in try reopened.store.agents.placements() {
+                #expect(try reopened.store.agents.contact(id: placement.agent)?.handle == "carol")
+            }
+        }
+    }
+
+    @Test func capacityRefusesUpFrontAndLeavesNothingBehind() async throws {
+        try await withTemporaryDirectory { directory in
+            let alice = try await makeAgent("alice", in: directory)
+            let bob = try await makeAgent("bob", in: directory)
+            try introduce(alice, bob)
+            try await bob.store.declareCapacity(bytes: 20_000)
+            _ = try await commitGallery(to: alice)
+            await #expect { try await alice.share("main", with: "bob", as: "main") } throws: { error in
+                (error as? DatabaseError)?.code == .overCapacity && "\(error)".contains("accepts 19.5 KiB")
+            }
+            await #expect { try await alice.store.spread(copies: 2) } throws: { error in
+                (error as? DatabaseError)?.code == .overCapacity
+            }
+            #expect(try await objects(under: "inbox/", in: bob.store).isEmpty)
+            #expect(try await objects(under: "held/", in: bob.store).isEmpty)
+            #expect(try alice.store.agents.placements().isEmpty)
+
+            // An offer that has run out accepts nothing.
+            try await bob.store.declareCapacity(bytes: 1 << 30, until: Date(timeIntervalSinceNow: -60))
+            await #expect { try await alice.share("main", with: "bob", as: "main") } throws: { error in
+                "\(error)".contains("only until")
+            }
+            try await bob.store.declareCapacity(bytes: 1 << 30)
+            _ = try await alice.share("main", with: "bob", as: "main")
+            let usage = try await bob.store.capacityUsage()
+            #expect(usage.inboxBytes > 0 && usage.freeBytes! < 1 << 30)
+        }
+    }
+}
