@@ -12,12 +12,15 @@ struct CommitJSON: Encodable {
     var authorID: String
     /// Every commit's Ed25519 signature is checked when it is loaded; an invalid one stops the command.
     var signatureVerified = true
+    /// Who the author is to this store: "owner", "trusted", "untrusted" or "unknown".
+    var authorStanding: String?
     var message: String
     var refs: [String]
     var snapshot: SnapshotSummary?
 
-    init(_ logged: LoggedCommit, refs: [String], snapshot: SnapshotSummary? = nil) {
+    init(_ logged: LoggedCommit, refs: [String], snapshot: SnapshotSummary? = nil, standing: AuthorStanding? = nil) {
         id = logged.ref.id.description
+        authorStanding = standing?.rawValue
         parents = logged.commit.parents.map(\.id.description)
         time = DateText.iso(logged.commit.time)
         author = logged.commit.author.name
@@ -35,15 +38,40 @@ extension OpenedStore {
         let current = try database.currentBranch()
         for (name, commit) in try database.branches() { names[commit.id, default: []].append(name == current ? "HEAD -> \(name)" : name) }
         for (name, commit) in try database.tags() { names[commit.id, default: []].append("tag: \(name)") }
+        for (name, commit) in try database.refs.refs(kind: .agent) { names[commit.id, default: []].append(name.shortName) }
         return names
     }
+
+    /// Who a commit's author is to this store.
+    func standing(of author: AgentIdentity) throws -> AuthorStanding {
+        if author.id == store.identity.id { return .owner }
+        guard let contact = try store.agents.contact(id: author.id) else { return .unknown }
+        return contact.trusted ? .trusted : .untrusted
+    }
+
+    /// The author as `log` and `show` print it: the name this store knows it by, and its standing.
+    func authorText(_ author: AgentIdentity) throws -> String {
+        let handle = try store.agents.contact(id: author.id)?.handle ?? author.name
+        switch try standing(of: author) {
+        case .owner: return "\(handle) ✓"
+        case .trusted: return "\(handle) ✓ (trusted agent)"
+        case .untrusted: return "\(handle) ✓ (agent not trusted)"
+        case .unknown: return "\(author.name) ✓ (unknown agent \(author.id.description.prefix(12)))"
+        }
+    }
+}
+
+/// Who a commit's author is to the store reading it. Whatever the standing, the signature was
+/// verified: the commit was made by the holder of that agent's key.
+enum AuthorStanding: String {
+    case owner, trusted, untrusted, unknown
 }
 
 struct Log: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List commits, newest first, with a graph of branches and merges.",
         discussion: """
-            Each commit shows its id, time, author agent and message; every signature is verified as the commit is read.
+            Each commit shows its id, time, author agent and message; every signature is verified as the commit is read (✓), and the author is marked when it is another agent, trusted or not, or one this store does not know.
 
             Examples:
               infinity log
@@ -66,12 +94,14 @@ struct Log: AsyncParsableCommand {
         let opened = try await OpenedStore(options)
         let commits = try await opened.database.log(revision, limit: limit)
         let names = try opened.refNamesByCommit()
-        if json { return try JSONOutput.print(commits.map { CommitJSON($0, refs: names[$0.ref.id] ?? []) }) }
+        if json {
+            return try JSONOutput.print(commits.map { CommitJSON($0, refs: names[$0.ref.id] ?? [], standing: try opened.standing(of: $0.commit.author)) })
+        }
         var graph = LogGraph()
         for logged in commits {
             let decoration = names[logged.ref.id].map { " (\($0.joined(separator: ", ")))" } ?? ""
             let lanes = graph.place(logged)
-            print("\(lanes) \(logged.ref.id.shortDescription)\(decoration)  \(DateText.format(logged.commit.time))  \(logged.commit.author.name)")
+            print("\(lanes) \(logged.ref.id.shortDescription)\(decoration)  \(DateText.format(logged.commit.time))  \(try opened.authorText(logged.commit.author))")
             if logged.commit.parents.count > 1 {
                 print("\(graph.continuation)     merge of \(logged.commit.parents.map(\.id.shortDescription).joined(separator: " "))")
             }
@@ -134,10 +164,12 @@ struct Show: AsyncParsableCommand {
         guard let logged = snapshot.commit else { throw ValidationError("\(revision) has no commits yet") }
         let summary = try await snapshot.get(SnapshotIndex.summary)
         let refs = try opened.refNamesByCommit()[logged.ref.id] ?? []
-        if json { return try JSONOutput.print(CommitJSON(logged, refs: refs, snapshot: summary)) }
+        if json {
+            return try JSONOutput.print(CommitJSON(logged, refs: refs, snapshot: summary, standing: try opened.standing(of: logged.commit.author)))
+        }
         print("commit \(logged.ref.id)\(refs.isEmpty ? "" : " (\(refs.joined(separator: ", ")))")")
         for parent in logged.commit.parents { print("parent \(parent.id)") }
-        print("author \(logged.commit.author.name) (\(logged.commit.author.id)), signature verified")
+        print("author \(try opened.authorText(logged.commit.author)) (\(logged.commit.author.id)), signature verified")
         print("date   \(DateText.format(logged.commit.time))")
         print("")
         for line in logged.commit.message.split(separator: "\n", omittingEmptySubsequences: false) { print("    \(line)") }
@@ -339,6 +371,21 @@ struct Fork: AsyncParsableCommand {
 
     func run() async throws {
         let opened = try await OpenedStore(options)
+        // Forking onto the branch HEAD is on before its first commit (a new working directory
+        // taking in a shared commit): there is nothing committed to compare with, so only an
+        // empty working directory can take the fork's files without losing any.
+        var force = self.force
+        if let root = opened.workspace.workingDirectory, !force, try opened.database.currentBranch() == name,
+            try await opened.headSnapshot() == nil
+        {
+            let present = try FileManager.default.contentsOfDirectory(atPath: root).filter { $0 != Workspace.storeFolderName }
+            guard present.isEmpty else {
+                throw BackupError(
+                    .uncommittedChanges,
+                    "\(name) has no commits yet and the working directory is not empty: commit its files first, or pass --force to overwrite them")
+            }
+            force = true
+        }
         let commit = try await opened.database.createBranch(name, at: revision)
         if let root = opened.workspace.workingDirectory {
             let target = try await opened.database.snapshot(name)

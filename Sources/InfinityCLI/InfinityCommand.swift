@@ -26,7 +26,8 @@ public struct InfinityCommand: AsyncParsableCommand {
         subcommands: [
             Init.self, CommitCommand.self, Checkout.self, Status.self, Diff.self, Log.self, Show.self, List.self, Cat.self,
             Branch.self, Fork.self, Tag.self, Merge.self, Reflog.self, ForgetCommand.self, GarbageCollect.self, Stats.self,
-            Passphrase.self, RebuildIndex.self, Blob.self, Check.self,
+            Passphrase.self, RebuildIndex.self, Blob.self, Check.self, AgentCommand.self, Share.self, InboxCommand.self,
+            Accept.self, Spread.self, Repair.self, Placement.self, Capacity.self,
         ]
     )
 

@@ -205,6 +205,7 @@ struct GarbageCollect: AsyncParsableCommand {
         marking.finish()
         repacking?.finish()
         if json { try JSONOutput.print(report) } else if !options.quiet { describe(report) }
+        if !dryRun { try await database.store.keepSpread(quiet: quiet) }
         for (pack, reason) in report.sweep.failures.sorted(by: { $0.key < $1.key }) {
             StandardError.print("\(pack): \(reason)")
         }

@@ -100,7 +100,8 @@ struct CommitCommand: AsyncParsableCommand {
             }
         }
         HeapTrimmer.start()
-        let estimate = try await opened.database.snapshot(branch ?? "HEAD").get(SnapshotIndex.summary)?.bytes
+        // A branch that does not exist yet has nothing to estimate from.
+        let estimate = try? await opened.database.snapshot(branch ?? "HEAD").get(SnapshotIndex.summary)?.bytes
         let progress = ProgressLine("committing", total: estimate.map { Int($0) }, quiet: options.quiet || json)
         let report = try await Backup(database: opened.database).commit(sources, options: backupOptions) { counters in
             progress.update(Int(counters.bytes), files: counters.files)
@@ -115,6 +116,7 @@ struct CommitCommand: AsyncParsableCommand {
             print("snapshot \(id) on \(branchName): \(report.added) added, \(report.changed) changed, \(report.removed) removed, \(report.unchanged) unchanged")
             print("  \(report.summary.files) files, \(ByteCount.format(Int(report.summary.bytes))); read \(report.filesRead) files (\(ByteCount.format(Int(report.bytesRead)))), store grew by \(ByteCount.format(Int(report.bytesAdded)))")
         }
+        try await opened.store.keepSpread(quiet: options.quiet || json)
         if !report.warnings.isEmpty { throw ExitCode(3) }
     }
 

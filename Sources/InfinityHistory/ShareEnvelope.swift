@@ -120,11 +120,15 @@ public struct ShareEnvelope: Sendable {
         guard recipientIdentity.id == recipient else {
             throw HistoryError(.invalidArgument, "the envelope is addressed to another agent than \(recipientIdentity.name)")
         }
+        return try seal(to: recipientIdentity, signingKey: senderKeys.signingKey)
+    }
+
+    /// Signs with `signingKey` and seals, unchecked: tests use it to forge envelopes.
+    func seal(to recipientIdentity: AgentIdentity, signingKey: Ed25519.PrivateKey) throws -> [UInt8] {
         let ephemeral = X25519.PrivateKey()
         let ephemeralPublic = ephemeral.publicKey.rawRepresentation
         let payload = unsignedPayload()
-        let signature = try senderKeys.signingKey.signature(
-            for: Self.signedMessage(ephemeralKey: ephemeralPublic, payload: payload))
+        let signature = try signingKey.signature(for: Self.signedMessage(ephemeralKey: ephemeralPublic, payload: payload))
         let key = try Self.sealingKey(
             secret: ephemeral.sharedSecret(with: recipientIdentity.agreementPublicKey), ephemeralKey: ephemeralPublic,
             recipientKey: recipientIdentity.agreementPublicKey.rawRepresentation)

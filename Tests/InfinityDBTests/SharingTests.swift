@@ -261,6 +261,38 @@ private func objects(under prefix: String, in store: Store) async throws -> [Obj
         }
     }
 
+    @Test func replayedAndInterruptedSharesAreHandled() async throws {
+        try await withTemporaryDirectory { directory in
+            let alice = try await makeAgent("alice", in: directory)
+            let bob = try await makeAgent("bob", in: directory)
+            try introduce(alice, bob)
+            _ = try await commitGallery(to: alice)
+            let report = try await alice.share("v1", with: "bob", as: "main")
+            let saved = try await objects(under: "inbox/", in: bob.store)
+            var copies: [(String, [UInt8])] = []
+            for object in saved { copies.append((object.name, try await bob.store.backend.get(object.name))) }
+            try await acceptAll(bob)
+            _ = try await alice.share("main", with: "bob", as: "main")
+            try await acceptAll(bob)
+            let newest = try bob.refs.ref(try RefName.agent("alice", branch: "main"))
+
+            // The older envelope, put back, would move alice/main backwards: it is refused.
+            for (name, bytes) in copies { try await bob.store.backend.put(name, bytes) }
+            await #expect { try await bob.accept(report.envelope) } throws: { error in
+                (error as? DatabaseError)?.code == .rejected && "\(error)".contains("not newer")
+            }
+            #expect(try bob.refs.ref(try RefName.agent("alice", branch: "main")) == newest)
+            try await bob.discard(report.envelope)
+
+            // Packs of a share that stopped before its envelope are listed, and can be discarded.
+            try await bob.store.backend.put("inbox/0123abcd/pack", [1, 2, 3])
+            let entries = try await bob.inbox()
+            #expect(entries.count == 1 && entries[0].problem?.contains("interrupted") == true)
+            try await bob.discard(entries[0].name)
+            #expect(try await objects(under: "inbox/", in: bob.store).isEmpty)
+        }
+    }
+
     @Test func readsFallBackToTheSpreadAndRepairRestoresIt() async throws {
         try await withTemporaryDirectory { directory in
             let alice = try await makeAgent("alice", in: directory)
@@ -291,12 +323,18 @@ private func objects(under prefix: String, in store: Store) async throws -> [Obj
 
             // Bob's store is lost: with a spread of 2 the repair moves his copies to Carol.
             _ = try await reopened.store.spread(copies: 2)
-            try FileManager.default.removeItem(atPath: directory + "/bob/held")
+            let onBob = try reopened.store.agents.placements().filter { $0.agent == bob.store.identity.id }.count
+            try FileManager.default.removeItem(atPath: directory + "/bob")
             let second = try await reopened.store.repair()
-            #expect(second.copiesMissing > 0 || second.spread.copiesMade == 0)
+            #expect(second.copiesMissing == onBob)
+            #expect(second.spread.copiesMade == onBob)
             for placement in try reopened.store.agents.placements() {
                 #expect(try reopened.store.agents.contact(id: placement.agent)?.handle == "carol")
             }
+
+            // Removing Carol deletes the copies she keeps.
+            #expect(try await reopened.store.removeAgent("carol") == 0)
+            #expect(try await objects(under: "held/", in: carol.store).isEmpty)
         }
     }
 

@@ -56,6 +56,11 @@ public final class AgentBook: Sendable {
             size INTEGER NOT NULL,
             PRIMARY KEY (pack, agent)) WITHOUT ROWID;
         CREATE INDEX IF NOT EXISTS placement_by_agent ON placement(agent);
+        CREATE TABLE IF NOT EXISTS accepted(
+            agent BLOB NOT NULL,
+            ref TEXT NOT NULL,
+            time_ms INTEGER NOT NULL,
+            PRIMARY KEY (agent, ref)) WITHOUT ROWID;
         """
 
     /// Opens (creating if needed) the agents database at `path`; `":memory:"` keeps it in memory.
@@ -285,6 +290,25 @@ public final class AgentBook: Sendable {
                 else { return nil }
                 return Placement(pack: pack, agent: id, size: Int(size))
             }
+        }
+    }
+
+    // MARK: Accepted shares
+
+    /// The time of the newest envelope accepted from an agent for a ref, in milliseconds.
+    public func lastAccepted(from agent: AgentID, ref: String) throws -> Int64? {
+        try withConnection("reading the shares accepted from \(agent)") { db in
+            let rows = try db.prepare("SELECT time_ms FROM accepted WHERE agent = ? AND ref = ?").rows([.blob(agent.bytes), .text(ref)])
+            guard case .integer(let time) = rows.first?[0] else { return nil }
+            return time
+        }
+    }
+
+    /// Records the time of an envelope accepted from an agent for a ref.
+    public func recordAccepted(from agent: AgentID, ref: String, timeMilliseconds: Int64) throws {
+        try withConnection("recording a share accepted from \(agent)") { db in
+            try db.prepare("INSERT OR REPLACE INTO accepted(agent, ref, time_ms) VALUES (?, ?, ?)")
+                .run([.blob(agent.bytes), .text(ref), .integer(timeMilliseconds)])
         }
     }
 

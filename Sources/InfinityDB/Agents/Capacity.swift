@@ -138,4 +138,9 @@ extension Store {
     public func capacityUsage() async throws -> CapacityUsage {
         try await CapacityUsage.read(from: backend, owner: identity, agent: configuration.ownerName)
     }
+
+    /// What a contact's store declares and holds for others.
+    public func capacityUsage(of contact: Contact) async throws -> CapacityUsage {
+        try await CapacityUsage.read(from: try await peerBackend(of: contact), owner: contact.card.identity, agent: contact.handle)
+    }
 }

@@ -224,8 +224,22 @@ extension Database {
     /// open are listed with the reason.
     public func inbox() async throws -> [InboxEntry] {
         var entries: [InboxEntry] = []
-        for object in try await store.backend.list(prefix: Inbox.prefix) where Inbox.id(ofEnvelope: object.name) != nil {
+        let objects = try await store.backend.list(prefix: Inbox.prefix)
+        var envelopes = Set<String>()
+        for object in objects where Inbox.id(ofEnvelope: object.name) != nil {
+            envelopes.insert(object.name)
             entries.append(try await inboxEntry(object.name))
+        }
+        // Packs with no envelope: a share that stopped before its envelope was written.
+        let orphans = Set(objects.compactMap { object -> String? in
+            let rest = object.name.dropFirst(Inbox.prefix.count)
+            guard let slash = rest.firstIndex(of: "/") else { return nil }
+            let name = Inbox.envelopeName(String(rest[..<slash]))
+            return envelopes.contains(name) ? nil : name
+        })
+        for name in orphans.sorted() {
+            entries.append(InboxEntry(
+                name: name, envelope: nil, problem: "packs without an envelope: a share that was interrupted (discard it)", sender: nil))
         }
         return entries.sorted {
             ($0.envelope?.timeMilliseconds ?? .max, $0.name) < ($1.envelope?.timeMilliseconds ?? .max, $1.name)
@@ -257,7 +271,11 @@ extension Database {
             throw DatabaseError(.invalidArgument, "'\(envelopeName)' is not the name of an envelope in the inbox")
         }
         for object in try await store.backend.list(prefix: Inbox.bundleFolder(id)) { try await store.backend.delete(object.name) }
-        try await store.backend.delete(envelopeName)
+        do {
+            try await store.backend.delete(envelopeName)
+        } catch let error as BackendError where error.code == .notFound {
+            // An interrupted share left packs and no envelope.
+        }
     }
 
     // MARK: Accept
@@ -284,21 +302,29 @@ extension Database {
             throw DatabaseError(.rejected, "share \(envelopeName) is rejected", cause: error)
         }
         let card = envelope.sender
-        var senderAdded = false
-        var contact = try store.agents.contact(id: card.identity.id)
-        if contact == nil || contact?.trusted == false {
-            guard trustSender else {
-                let who = contact.map { "'\($0.handle)' is not trusted" }
-                    ?? "'\(card.identity.name)' (\(card.identity.id)) is not a known agent"
-                throw DatabaseError(
-                    .untrustedSender,
-                    "share \(envelopeName) is refused: its sender \(who); compare its id with the sender, then accept with --trust")
-            }
-            senderAdded = contact == nil
-            contact = try store.agents.add(card, handle: contact?.handle ?? card.identity.name, trusted: true)
+        let known = try store.agents.contact(id: card.identity.id)
+        if known?.trusted != true && !trustSender {
+            let who = known.map { "'\($0.handle)' is not trusted" }
+                ?? "'\(card.identity.name)' (\(card.identity.id)) is not a known agent"
+            throw DatabaseError(
+                .untrustedSender,
+                "share \(envelopeName) is refused: its sender \(who); compare its id with the sender, then accept with --trust")
         }
-        let sender = contact!
-        let ref = try RefName.agent(sender.handle, branch: envelope.refName)
+        let handle = known?.handle ?? card.identity.name
+        if known == nil, let other = try store.agents.contact(handle: handle) {
+            throw DatabaseError(
+                .untrustedSender,
+                "share \(envelopeName) comes from a new agent named '\(handle)', but another agent (\(other.id.description.prefix(16))…) goes by that name here; import its card under another name with `infinity agent import --as`")
+        }
+        let ref = try RefName.agent(handle, branch: envelope.refName)
+        // An envelope never moves a ref back to an older share: a replayed one is refused.
+        if let last = try store.agents.lastAccepted(from: card.identity.id, ref: envelope.refName),
+            envelope.timeMilliseconds <= last
+        {
+            throw DatabaseError(
+                .rejected,
+                "share \(envelopeName) is rejected: it is not newer than the share of \(ref.shortName) accepted before (a replayed or out-of-order envelope)")
+        }
 
         // Stage the bundle's chunks: readable by the walk below, but not in this store until
         // each has been opened under its reference.
@@ -343,7 +369,7 @@ extension Database {
                 if kind == .commit && came { commitsReached.append(ref) }
                 if kind.packKind == .data {
                     guard came || heldBefore else {
-                        throw DatabaseError(.rejected, "share \(envelopeName) is incomplete: chunk \(ref.id) is neither in it nor in this store; ask \(sender.handle) to share again with --full")
+                        throw DatabaseError(.rejected, "share \(envelopeName) is incomplete: chunk \(ref.id) is neither in it nor in this store; ask \(handle) to share again with --full")
                     }
                     return true
                 }
@@ -368,14 +394,21 @@ extension Database {
             let commit = try await commits.load(commitRef)
             try refs.recordCommit(commitRef, generation: commit.generation, time: commit.time)
         }
+        // Everything checked: the sender becomes a trusted contact if the user said so, and the ref moves.
+        var senderAdded = false
+        if known?.trusted != true {
+            senderAdded = known == nil
+            try store.agents.add(card, handle: handle, trusted: true)
+        }
         let current = try refs.ref(ref)
         try refs.update(
             ref, to: envelope.commit, expected: current?.id, agent: store.identity.id,
-            message: "accept: \(envelope.refName) from \(sender.handle)")
-        try store.agents.recordHoldings(walker.reached.ids, agent: sender.id)
+            message: "accept: \(envelope.refName) from \(handle)")
+        try store.agents.recordAccepted(from: card.identity.id, ref: envelope.refName, timeMilliseconds: envelope.timeMilliseconds)
+        try store.agents.recordHoldings(walker.reached.ids, agent: card.identity.id)
         try await discard(envelopeName)
         return AcceptReport(
-            sender: sender.handle, ref: ref, commit: envelope.commit.id, senderAdded: senderAdded, chunksReceived: staged.count,
+            sender: handle, ref: ref, commit: envelope.commit.id, senderAdded: senderAdded, chunksReceived: staged.count,
             bytesReceived: bytesReceived, commitsVerified: commitsReached.count)
     }
 

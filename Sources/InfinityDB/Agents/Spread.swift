@@ -27,6 +27,9 @@ public struct RepairReport: Sendable, Hashable {
     public var packsLost: [String] = []
     /// Copies the placement map listed that their holder no longer has.
     public var copiesMissing = 0
+    /// Agents keeping copies whose stores are there but could not be listed; their copies were
+    /// left in the map. (Copies at an agent whose store is gone count as missing.)
+    public var holdersUnreachable = 0
     /// The spread that brought every pack back to the store's number of copies.
     public var spread = SpreadReport()
 }
@@ -49,13 +52,14 @@ extension Store {
     /// The whole plan is checked against every holder's declared capacity before anything is
     /// written; a spread that does not fit is refused.
     ///
-    /// - Parameter copies: the number of copies; nil for the store's default (see
-    ///   ``AgentBook/defaultSpread()``).
+    /// - Parameter copies: the number of copies, which becomes the store's default; nil for the
+    ///   default (see ``AgentBook/defaultSpread()``).
     /// - Throws: ``DatabaseError/Code/overCapacity`` when there are too few holders or too little
     ///   room, naming them; ``DatabaseError/Code/storage`` when a holder cannot be written.
     public func spread(copies: Int? = nil, progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) async throws -> SpreadReport {
         let target = try copies ?? agents.defaultSpread()
         guard target >= 1 else { throw DatabaseError(.invalidArgument, "a spread keeps at least 1 copy (the store's own)") }
+        if let copies { try agents.setDefaultSpread(copies) }
         try await flush()
         var report = SpreadReport(copies: target)
         let packs = try chunks.packs.index.packs()
@@ -82,7 +86,7 @@ extension Store {
             holders[contact.id] = Holder(contact: contact, backend: backend, free: usage.freeBytes)
         }
 
-        // Copies to remove: of packs gone from the store, of holders no longer taking them, and beyond the spread.
+        // Copies to remove: of packs gone from the store, of agents no longer known, and beyond the spread.
         var removals: [AgentBook.Placement] = []
         var kept: [String: [AgentBook.Placement]] = [:]
         for placement in placements {
@@ -203,28 +207,47 @@ extension Store {
             progress(number + 1, packs.count)
         }
 
-        // Copies their holders lost.
+        // Copies their holders lost. A holder whose store is gone lost them all; one whose store
+        // is there but cannot be listed now keeps its place: the copies are likely still there.
         var listings: [AgentID: [String: Int]?] = [:]
         for placement in try agents.placements() {
             if listings[placement.agent] == nil {
-                var listing: [String: Int]?
-                if let contact = try agents.contact(id: placement.agent),
-                    let backend = try? peers.backend(for: contact.card.location, agent: contact.handle),
-                    let objects = try? await backend.list(prefix: HeldPack.folder(owner: identity.id))
-                {
-                    listing = Dictionary(objects.map { ($0.name, $0.size) }) { a, _ in a }
+                var listing: [String: Int]? = [:]
+                if let contact = try agents.contact(id: placement.agent), let backend = try? await peerBackend(of: contact) {
+                    listing = (try? await backend.list(prefix: HeldPack.folder(owner: identity.id)))
+                        .map { objects in Dictionary(objects.map { ($0.name, $0.size) }) { a, _ in a } }
                 }
                 listings[placement.agent] = .some(listing)
+                if listing == nil { report.holdersUnreachable += 1 }
             }
-            let held = listings[placement.agent]!.flatMap { $0[HeldPack.objectName(pack: placement.pack, owner: identity.id)] }
-            if held != placement.size {
-                try agents.removePlacement(pack: placement.pack, agent: placement.agent)
-                report.copiesMissing += 1
-            }
+            guard let listing = listings[placement.agent]!, listing[HeldPack.objectName(pack: placement.pack, owner: identity.id)] != placement.size
+            else { continue }
+            try agents.removePlacement(pack: placement.pack, agent: placement.agent)
+            report.copiesMissing += 1
         }
         if !report.packsLost.isEmpty { _ = try await rebuildIndex() }
         report.spread = try await spread()
         return report
+    }
+
+    /// Forgets an agent (see ``AgentBook/remove(handle:)``), first deleting the copies of this
+    /// store's packs it keeps, when its store can be reached, so none are left behind unowned.
+    /// - Returns: the copies that could not be deleted.
+    @discardableResult
+    public func removeAgent(_ handle: String) async throws -> Int {
+        let contact = try agents.contact(named: handle)
+        var left = 0
+        let backend = try? await peerBackend(of: contact)
+        for placement in try agents.placements() where placement.agent == contact.id {
+            do {
+                guard let backend else { throw DatabaseError(.storage, "unreachable") }
+                try await backend.delete(HeldPack.objectName(pack: placement.pack, owner: identity.id))
+            } catch {
+                left += 1
+            }
+        }
+        try agents.remove(handle: contact.handle)
+        return left
     }
 
     /// Which agents hold each chunk: this store's owner when its own pack is there, then the
