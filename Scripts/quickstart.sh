@@ -2,7 +2,8 @@
 # Quick start: installs the build dependencies, builds `infinity` (release), and backs up a
 # directory tree into a new local store: a first snapshot, a second one after a change (only the
 # change is read), the log and the diff, and a restore checked byte for byte against the source.
-# Last, it runs the library guide (Snippets/LibraryGuide.swift): versioned app state committed,
+# Then a second agent gets its own store, the latest snapshot is shared with it, and it restores
+# the shared snapshot from its own store. Last, it runs the library guide (Snippets/LibraryGuide.swift): versioned app state committed,
 # time-travelled, forked, diffed and merged in a local store.
 #
 #   Scripts/quickstart.sh [DIRECTORY TO BACK UP (default: /usr/share/doc)]
@@ -30,6 +31,13 @@ echo "== restore the latest snapshot and compare it with the source"
 "$infinity" checkout HEAD --to "$demo/restored"
 diff -r --no-dereference "$copy" "$demo/restored${copy}" && echo "restored tree is identical"
 "$infinity" stats
-echo "The store is in $INFINITY_STORE (passphrase: \"$INFINITY_PASSPHRASE\")."
+echo "== a second agent, bob, with a store of his own: share the snapshot, accept it, restore it from bob's store"
+"$infinity" agent create bob --at "$demo/bob"
+"$infinity" share main --with bob
+"$infinity" accept --store "$demo/bob"
+"$infinity" log --store "$demo/bob" quickstart/main --limit 1
+"$infinity" checkout --store "$demo/bob" quickstart/main --to "$demo/bob-restored"
+diff -r --no-dereference "$copy" "$demo/bob-restored${copy}" && echo "bob's copy is identical"
+echo "The store is in $INFINITY_STORE, bob's in $demo/bob (passphrase: \"$INFINITY_PASSPHRASE\")."
 echo "== versioned app state: the library guide (Snippets/LibraryGuide.swift, Docs/LIBRARY.md)"
 swift run -c release LibraryGuide

@@ -393,22 +393,27 @@ struct Share: AsyncParsableCommand {
         var recipient, commit, ref, envelope: String
         var chunksWalked, chunksSkipped, chunksSent: Int
         var chunkBytesSent, bytesWritten: Int64
+        /// The share itself, from resolving the revision to the envelope written (not opening the store).
+        var seconds: Double
     }
 
     func run() async throws {
         let opened = try await OpenedStore(options)
         let refName = try name ?? defaultName(opened.database)
         let progress = ProgressLine("Sharing", total: nil, quiet: options.quiet || json)
+        let started = ContinuousClock.now
         let report = try await opened.database.share(revision, with: recipient, as: refName, everything: full) { state in
             progress.update(Int(state.bytesSent))
         }
+        let seconds = (ContinuousClock.now - started) / .seconds(1)
         progress.finish()
         let sender = opened.store.configuration.ownerName
         if json {
             return try JSONOutput.print(ReportJSON(
                 recipient: report.recipient, commit: report.commit.description, ref: "\(sender)/\(report.refName)",
                 envelope: report.envelope, chunksWalked: report.chunksWalked, chunksSkipped: report.chunksSkipped,
-                chunksSent: report.chunksSent, chunkBytesSent: report.chunkBytesSent, bytesWritten: report.bytesWritten))
+                chunksSent: report.chunksSent, chunkBytesSent: report.chunkBytesSent, bytesWritten: report.bytesWritten,
+                seconds: seconds))
         }
         if !options.quiet {
             print("Shared \(report.commit.shortDescription) with \(report.recipient) as \(sender)/\(report.refName): \(report.chunksSent) chunks, \(ByteCount.format(Int(report.chunkBytesSent))) sent; \(report.chunksSkipped) chunks it already holds were skipped")
@@ -513,6 +518,8 @@ struct Accept: AsyncParsableCommand {
         var bytes: Int64?
         var commitsVerified: Int?
         var error: String?
+        /// The accept itself (not opening the store).
+        var seconds: Double?
     }
 
     func run() async throws {
@@ -541,11 +548,12 @@ struct Accept: AsyncParsableCommand {
                 continue
             }
             do {
+                let started = ContinuousClock.now
                 let report = try await database.accept(name, trustSender: trust)
                 results.append(ResultJSON(
                     envelope: name, accepted: true, sender: report.sender, ref: report.ref.shortName,
                     commit: report.commit.description, chunks: report.chunksReceived, bytes: report.bytesReceived,
-                    commitsVerified: report.commitsVerified))
+                    commitsVerified: report.commitsVerified, seconds: (ContinuousClock.now - started) / .seconds(1)))
                 if !options.quiet && !json {
                     print("Accepted \(report.ref.shortName) = \(report.commit.shortDescription) from \(report.sender)\(report.senderAdded ? " (now a trusted agent)" : ""): \(report.chunksReceived) chunks, \(ByteCount.format(Int(report.bytesReceived))), \(report.commitsVerified) new commits verified")
                 }

@@ -34,6 +34,15 @@ struct Infinity {
         try run(arguments, input: input)
     }
 
+    /// Runs the binary on a thread of its own, so a test waiting for it leaves the (small)
+    /// pool of task threads to the tests that run beside it.
+    @discardableResult
+    func call(_ arguments: String..., input: Data? = nil) async throws -> Result {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(with: Swift.Result { try run(arguments, input: input) }) }
+        }
+    }
+
     @discardableResult
     func run(_ arguments: [String], input: Data? = nil) throws -> Result {
         let process = Process()
@@ -69,7 +78,7 @@ struct Infinity {
         try await withTemporaryDirectory { directory in
             let store = directory + "/store"
             let cli = Infinity(environment: ["INFINITY_PASSPHRASE": "pass one", "INFINITY_STORE": store])
-            let created = try cli.run("init", "--bare", store, "--name", "alice")
+            let created = try await cli.call("init", "--bare", store, "--name", "alice")
             #expect(created.status == 0, "\(created.error)")
             #expect(created.output.contains("alice"))
 
@@ -77,21 +86,21 @@ struct Infinity {
             sample.append(Data(repeating: 0x41, count: 1_500_000))
             let samplePath = directory + "/sample with space ü"
             try sample.write(to: URL(fileURLWithPath: samplePath))
-            let put = try cli.run("blob", "put", samplePath)
+            let put = try await cli.call("blob", "put", samplePath)
             #expect(put.status == 0, "\(put.error)")
             let token = put.output.trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(token.hasPrefix("blob1:"))
             #expect(put.error.isEmpty, "no progress when standard error is not a terminal")
 
             let restored = directory + "/restored"
-            let get = try cli.run("blob", "get", token, "--output", restored)
+            let get = try await cli.call("blob", "get", token, "--output", restored)
             #expect(get.status == 0, "\(get.error)")
             #expect(try Data(contentsOf: URL(fileURLWithPath: restored)) == sample)
 
-            let fromStandardInput = try cli.run("blob", "put", "-", input: Data("piped bytes".utf8))
+            let fromStandardInput = try await cli.call("blob", "put", "-", input: Data("piped bytes".utf8))
             #expect(fromStandardInput.status == 0, "\(fromStandardInput.error)")
             let pipedToken = fromStandardInput.output.trimmingCharacters(in: .whitespacesAndNewlines)
-            let piped = try cli.run("blob", "get", pipedToken)
+            let piped = try await cli.call("blob", "get", pipedToken)
             #expect(piped.output == "piped bytes")
 
             // Appending to a file through the shell keeps what the file held.
@@ -105,12 +114,12 @@ struct Infinity {
             shell.waitUntilExit()
             #expect(try String(contentsOfFile: appended, encoding: .utf8) == "before piped bytes")
 
-            let stats = try cli.run("stats", "--json")
+            let stats = try await cli.call("stats", "--json")
             #expect(stats.status == 0, "\(stats.error)")
             let json = try JSONSerialization.jsonObject(with: Data(stats.output.utf8)) as? [String: Any]
             #expect(json?["plaintextBytes"] as? Int ?? 0 >= 3_000_000)
 
-            let rebuilt = try cli.run("rebuild-index")
+            let rebuilt = try await cli.call("rebuild-index")
             #expect(rebuilt.status == 0)
             #expect(rebuilt.output.contains("Indexed"))
         }
@@ -120,25 +129,25 @@ struct Infinity {
         try await withTemporaryDirectory { directory in
             let store = directory + "/store"
             let cli = Infinity(environment: ["INFINITY_PASSPHRASE": "right"])
-            #expect(try cli.run("init", "--bare", store).status == 0)
+            #expect(try await cli.call("init", "--bare", store).status == 0)
 
             let wrong = try Infinity(environment: ["INFINITY_PASSPHRASE": "wrong"]).run("stats", "--store", store)
             #expect(wrong.status == 1)
             #expect(wrong.error.contains("wrong passphrase"))
 
-            let missing = try cli.run("stats", "--store", directory + "/nowhere")
+            let missing = try await cli.call("stats", "--store", directory + "/nowhere")
             #expect(missing.status == 1)
             #expect(missing.error.contains(directory + "/nowhere"))
 
-            let noStore = try cli.run("stats")
+            let noStore = try await cli.call("stats")
             #expect(noStore.status != 0)
             #expect(noStore.error.contains("INFINITY_STORE"))
 
-            let badToken = try cli.run("blob", "get", "blob1:xyz", "--store", store)
+            let badToken = try await cli.call("blob", "get", "blob1:xyz", "--store", store)
             #expect(badToken.status == 1)
             #expect(badToken.error.contains("blob reference"))
 
-            let again = try cli.run("init", "--bare", store)
+            let again = try await cli.call("init", "--bare", store)
             #expect(again.status == 1)
             #expect(again.error.contains("already"))
         }
@@ -148,16 +157,16 @@ struct Infinity {
         try await withTemporaryDirectory { directory in
             let store = directory + "/store"
             let old = Infinity(environment: ["INFINITY_PASSPHRASE": "old", "INFINITY_STORE": store])
-            #expect(try old.run("init", "--bare", store).status == 0)
-            let token = try old.run("blob", "put", "-", input: Data("secret".utf8)).output
+            #expect(try await old.call("init", "--bare", store).status == 0)
+            let token = try await old.call("blob", "put", "-", input: Data("secret".utf8)).output
                 .trimmingCharacters(in: .whitespacesAndNewlines)
             let newFile = directory + "/new.txt"
             try Data("brand new\n".utf8).write(to: URL(fileURLWithPath: newFile))
-            let changed = try old.run("passphrase", "--new-passphrase-file", newFile)
+            let changed = try await old.call("passphrase", "--new-passphrase-file", newFile)
             #expect(changed.status == 0, "\(changed.error)")
-            #expect(try old.run("stats").status == 1)
+            #expect(try await old.call("stats").status == 1)
             let new = Infinity(environment: ["INFINITY_STORE": store])
-            #expect(try new.run("blob", "get", token, "--passphrase-file", newFile).output == "secret")
+            #expect(try await new.call("blob", "get", token, "--passphrase-file", newFile).output == "secret")
         }
     }
 
@@ -165,26 +174,26 @@ struct Infinity {
         try await withTemporaryDirectory { directory in
             let store = directory + "/store"
             let cli = Infinity(environment: ["INFINITY_PASSPHRASE": "pass", "INFINITY_STORE": store])
-            #expect(try cli.run("init", "--bare", store).status == 0)
+            #expect(try await cli.call("init", "--bare", store).status == 0)
             let source = directory + "/source"
             try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
             try Data((0..<3_000_000).map { _ in UInt8.random(in: 0...255) }).write(to: URL(fileURLWithPath: source + "/photo.raw"))
             try Data("notes\n".utf8).write(to: URL(fileURLWithPath: source + "/notes.txt"))
-            let committed = try cli.run("commit", source, "-m", "photos")
+            let committed = try await cli.call("commit", source, "-m", "photos")
             #expect(committed.status == 0, "\(committed.error)")
 
-            let clean = try cli.run("check")
+            let clean = try await cli.call("check")
             #expect(clean.status == 0, "\(clean.output)\(clean.error)")
             #expect(clean.output.contains("1 commit") && clean.output.contains("no problems found"), "\(clean.output)")
             #expect(clean.error.isEmpty, "no progress when standard error is not a terminal")
-            let full = try cli.run("check", "--read-data", "--json")
+            let full = try await cli.call("check", "--read-data", "--json")
             #expect(full.status == 0, "\(full.output)\(full.error)")
             let report = try JSONSerialization.jsonObject(with: Data(full.output.utf8)) as? [String: Any]
             #expect(report?["clean"] as? Bool == true)
             let summary = report?["summary"] as? [String: Any]
             #expect(summary?["chunksVerified"] as? Int == summary?["reachableChunks"] as? Int, "every chunk of the backup is decrypted")
-            #expect(try cli.run("check", "--read-data-subset", "1/2").status == 0)
-            let badSubset = try cli.run("check", "--read-data-subset", "half")
+            #expect(try await cli.call("check", "--read-data-subset", "1/2").status == 0)
+            let badSubset = try await cli.call("check", "--read-data-subset", "half")
             #expect(badSubset.status != 0 && badSubset.status != 1)
             #expect(badSubset.error.contains("half"))
 
@@ -195,15 +204,15 @@ struct Infinity {
             var bytes = try Data(contentsOf: URL(fileURLWithPath: packPath))
             bytes[bytes.count / 2] ^= 0x01
             try bytes.write(to: URL(fileURLWithPath: packPath))
-            #expect(try cli.run("check").status == 0)
-            let found = try cli.run("check", "--read-data")
+            #expect(try await cli.call("check").status == 0)
+            let found = try await cli.call("check", "--read-data")
             #expect(found.status == 1)
             #expect(found.output.contains("blob data") && found.output.contains("packs/" + dataPack), "\(found.output)")
             #expect(found.output.contains("1 problem found"))
 
             // A deleted pack is named with what the backup lost, and --json says what kind of damage it is.
             try FileManager.default.removeItem(atPath: packPath)
-            let missing = try cli.run("check", "--json")
+            let missing = try await cli.call("check", "--json")
             #expect(missing.status == 1)
             let missingReport = try JSONSerialization.jsonObject(with: Data(missing.output.utf8)) as? [String: Any]
             #expect(missingReport?["clean"] as? Bool == false)

@@ -22,27 +22,27 @@ private func read(_ path: String) -> String? {
             try FileManager.default.createSymbolicLink(atPath: work + "/latest", withDestinationPath: "notes.txt")
             let cli = Infinity(environment: ["INFINITY_PASSPHRASE": "pw"], directory: work)
 
-            #expect(try cli.run("init", work, "--name", "ann").status == 0)
-            let first = try cli.run("commit", "-m", "first")
+            #expect(try await cli.call("init", work, "--name", "ann").status == 0)
+            let first = try await cli.call("commit", "-m", "first")
             #expect(first.status == 0, "\(first.error)")
-            #expect(try cli.run("status").output.contains("nothing changed"))
+            #expect(try await cli.call("status").output.contains("nothing changed"))
 
             try write("one\ntwo\n", to: work + "/notes.txt")
             try write("new\n", to: work + "/added.txt")
-            let status = try cli.run("status", "--json")
+            let status = try await cli.call("status", "--json")
             #expect(status.output.contains("\"added.txt\"") && status.output.contains("\"modified\""))
-            #expect(try cli.run("commit", "-m", "second").status == 0)
+            #expect(try await cli.call("commit", "-m", "second").status == 0)
 
-            let diff = try cli.run("diff", "HEAD")
+            let diff = try await cli.call("diff", "HEAD")
             #expect(diff.output.contains("M notes.txt") && diff.output.contains("+ added.txt"), "\(diff.output)")
-            let log = try cli.run("log", "--json")
+            let log = try await cli.call("log", "--json")
             #expect(log.output.components(separatedBy: "\"message\"").count == 3)
-            #expect(try cli.run("cat", "HEAD~1:notes.txt").output == "one\n")
-            #expect(try cli.run("ls", "HEAD", "docs").output.contains("docs/a file with spaces.md"))
+            #expect(try await cli.call("cat", "HEAD~1:notes.txt").output == "one\n")
+            #expect(try await cli.call("ls", "HEAD", "docs").output.contains("docs/a file with spaces.md"))
 
             // An old revision restored elsewhere, byte for byte.
             let old = folder + "/old"
-            #expect(try cli.run("checkout", "HEAD~1", "--to", old).status == 0)
+            #expect(try await cli.call("checkout", "HEAD~1", "--to", old).status == 0)
             #expect(read(old + "/notes.txt") == "one\n")
             #expect(read(old + "/docs/odd\nname") == "newline\n")
             #expect(!FileManager.default.fileExists(atPath: old + "/added.txt"))
@@ -51,28 +51,28 @@ private func read(_ path: String) -> String? {
 
             // Uncommitted changes are not overwritten without --force.
             try write("uncommitted\n", to: work + "/notes.txt")
-            let refused = try cli.run("checkout", "HEAD~1")
+            let refused = try await cli.call("checkout", "HEAD~1")
             #expect(refused.status != 0 && refused.error.contains("notes.txt"))
-            #expect(try cli.run("checkout", "HEAD", "notes.txt", "--force").status == 0)
+            #expect(try await cli.call("checkout", "HEAD", "notes.txt", "--force").status == 0)
             #expect(read(work + "/notes.txt") == "one\ntwo\n")
 
             // Two branches change one file differently: the merge lists it and commits nothing.
-            #expect(try cli.run("fork", "other").status == 0)
+            #expect(try await cli.call("fork", "other").status == 0)
             try write("theirs\n", to: work + "/notes.txt")
-            #expect(try cli.run("commit", "-m", "on other").status == 0)
-            #expect(try cli.run("checkout", "main").status == 0)
+            #expect(try await cli.call("commit", "-m", "on other").status == 0)
+            #expect(try await cli.call("checkout", "main").status == 0)
             #expect(read(work + "/notes.txt") == "one\ntwo\n")
             try write("ours\n", to: work + "/notes.txt")
-            #expect(try cli.run("commit", "-m", "on main").status == 0)
-            let conflict = try cli.run("merge", "other")
+            #expect(try await cli.call("commit", "-m", "on main").status == 0)
+            let conflict = try await cli.call("merge", "other")
             #expect(conflict.status == 1)
             #expect(conflict.output.contains("conflict: notes.txt"), "\(conflict.output) \(conflict.error)")
-            let merged = try cli.run("merge", "other", "--theirs")
+            let merged = try await cli.call("merge", "other", "--theirs")
             #expect(merged.status == 0, "\(merged.error)")
-            #expect(try cli.run("cat", "HEAD:notes.txt").output == "theirs\n")
+            #expect(try await cli.call("cat", "HEAD:notes.txt").output == "theirs\n")
             #expect(read(work + "/notes.txt") == "theirs\n")
-            #expect(try cli.run("log", "--json").output.contains("\"parents\" : [\n      \""))
-            #expect(try cli.run("reflog").output.contains("merge"))
+            #expect(try await cli.call("log", "--json").output.contains("\"parents\" : [\n      \""))
+            #expect(try await cli.call("reflog").output.contains("merge"))
         }
     }
 
@@ -82,22 +82,22 @@ private func read(_ path: String) -> String? {
             try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
             try write("kept\n", to: data + "/kept.txt")
             let cli = Infinity(environment: ["INFINITY_PASSPHRASE": "pw", "INFINITY_STORE": folder + "/store"])
-            #expect(try cli.run("init", "--bare", folder + "/store").status == 0)
-            #expect(try cli.run("commit", data, "-m", "nightly").status == 0)
-            let stats = try cli.run("stats", "--json")
+            #expect(try await cli.call("init", "--bare", folder + "/store").status == 0)
+            #expect(try await cli.call("commit", data, "-m", "nightly").status == 0)
+            let stats = try await cli.call("stats", "--json")
             #expect(stats.output.contains("\"snapshots\" : 1") && stats.output.contains("\"logicalBytes\" : 5"), "\(stats.output)")
             let relative = String(data.dropFirst())
-            #expect(try cli.run("ls", "HEAD", relative).output.contains("\(relative)/kept.txt"))
-            #expect(try cli.run("commit", "-m", "no paths").status != 0)
+            #expect(try await cli.call("ls", "HEAD", relative).output.contains("\(relative)/kept.txt"))
+            #expect(try await cli.call("commit", "-m", "no paths").status != 0)
             let restored = folder + "/restored"
-            #expect(try cli.run("checkout", "HEAD", relative, "--to", restored).status == 0)
+            #expect(try await cli.call("checkout", "HEAD", relative, "--to", restored).status == 0)
             #expect(read(restored + data + "/kept.txt") == "kept\n")
 
             // An unreadable file is reported; the snapshot is partial (exit 3). Root reads anything.
             if geteuid() != 0 {
                 try write("secret\n", to: data + "/locked.txt")
                 chmod(data + "/locked.txt", 0)
-                let partial = try cli.run("commit", data, "-m", "partial")
+                let partial = try await cli.call("commit", data, "-m", "partial")
                 #expect(partial.status == 3)
                 #expect(partial.error.contains("locked.txt"))
             }
