@@ -525,11 +525,17 @@ struct Accept: AsyncParsableCommand {
     func run() async throws {
         let opened = try await OpenedStore(options)
         let database = opened.database
-        let waiting = try await database.inbox().map(\.name)
+        let inbox = try await database.inbox()
+        let waiting = inbox.map(\.name)
         var chosen: [String] = []
         if envelopes.isEmpty {
             if discard { throw ValidationError("name the shares to discard (see 'infinity inbox')") }
-            chosen = waiting
+            // Packs of an interrupted share have no envelope to accept: they are only discarded.
+            chosen = inbox.filter { !$0.isInterrupted }.map(\.name)
+            let interrupted = waiting.count - chosen.count
+            if interrupted > 0 && !json {
+                StandardError.print("note: \(interrupted) interrupted share(s) in the inbox; discard with 'infinity accept ID --discard' (see 'infinity inbox')")
+            }
         } else {
             for given in envelopes {
                 let matches = waiting.filter { $0.hasPrefix("inbox/" + given) || $0 == given }

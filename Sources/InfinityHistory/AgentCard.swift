@@ -53,6 +53,10 @@ public struct AgentCard: Sendable, Hashable {
         if location.utf8.count > Self.maximumLocationByteCount {
             return "the store location is longer than \(Self.maximumLocationByteCount) bytes"
         }
+        // Names and locations are printed on terminals: no control characters (escape sequences).
+        if (identity.name + location).unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            return "the agent name or store location holds control characters"
+        }
         return nil
     }
 

@@ -59,14 +59,25 @@ public enum PackFormat {
     public static func verifiedTrailer(
         ofPack name: String, bytes: [UInt8], metadataKey: SecureBytes
     ) throws -> (kind: PackKind, entries: [PackEntry]) {
-        let sealedLength = try sealedTrailerLength(tail: bytes, packSize: bytes.count, packName: name)
-        let sealedEnd = bytes.count - footerLength
-        let expectedName = objectName(forSealedTrailer: Array(bytes[(sealedEnd - sealedLength)..<sealedEnd]))
+        try verifiedTrailer(ofPack: name, tail: bytes, packSize: bytes.count, metadataKey: metadataKey)
+    }
+
+    /// The same check from the end of a pack only (`tail`: its last bytes, holding at least the
+    /// sealed trailer and footer), so a large pack need not be read whole.
+    public static func verifiedTrailer(
+        ofPack name: String, tail: [UInt8], packSize: Int, metadataKey: SecureBytes
+    ) throws -> (kind: PackKind, entries: [PackEntry]) {
+        let sealedLength = try sealedTrailerLength(tail: tail, packSize: packSize, packName: name)
+        guard tail.count >= sealedLength + footerLength else {
+            throw PackError(.malformedPack, "pack \(name) is truncated: its trailer is cut off")
+        }
+        let sealedEnd = tail.count - footerLength
+        let expectedName = objectName(forSealedTrailer: Array(tail[(sealedEnd - sealedLength)..<sealedEnd]))
         // Packs kept elsewhere (a share's inbox, another agent's store) keep the last component.
         guard name == expectedName || name.split(separator: "/").last == expectedName.split(separator: "/").last else {
             throw PackError(.malformedPack, "pack \(name) does not match its name: its trailer hashes to \(expectedName)")
         }
-        return try decodeTrailer(tail: bytes, packSize: bytes.count, packName: name, metadataKey: metadataKey)
+        return try decodeTrailer(tail: tail, packSize: packSize, packName: name, metadataKey: metadataKey)
     }
 
     /// The folder under which all packs live.

@@ -15,7 +15,8 @@ public final class PackStore: Sendable {
     let metadataKey: SecureBytes
     private let state: Mutex<State>
     private let replicaFinder = Mutex<PackReplicaFinder?>(nil)
-    private let staged = Mutex<[ChunkID: StagedChunk]>([:])
+    /// Staged chunks, with how many stagings hold each (two accepts may stage the same chunk).
+    private let staged = Mutex<[ChunkID: (chunk: StagedChunk, holds: Int)]>([:])
 
     /// A chunk readable before it is in any pack of this store: it lies in another object of
     /// the backend (a share waiting in the inbox) until it is verified and added, or dropped.
@@ -175,7 +176,7 @@ public final class PackStore: Sendable {
         }
         if let inMemory { return inMemory }
         guard let location = try index.location(of: id) else {
-            if let chunk = staged.withLock({ $0[id] }) {
+            if let chunk = staged.withLock({ $0[id]?.chunk }) {
                 return try await backend.get(chunk.objectName, range: chunk.entry.offset..<(chunk.entry.offset + chunk.entry.length))
             }
             throw PackError(.chunkNotFound, "chunk \(id) is not in the index (missing, or the index needs a rebuild)")
@@ -197,14 +198,17 @@ public final class PackStore: Sendable {
     /// came from elsewhere before any of it is added.
     public func stage(_ chunks: some Sequence<StagedChunk>) {
         staged.withLock { staged in
-            for chunk in chunks { staged[chunk.entry.id] = chunk }
+            for chunk in chunks { staged[chunk.entry.id] = (chunk, (staged[chunk.entry.id]?.holds ?? 0) + 1) }
         }
     }
 
-    /// Forgets staged chunks.
+    /// Releases one staging of each chunk; a chunk is forgotten when no staging holds it.
     public func unstage(_ ids: some Sequence<ChunkID>) {
         staged.withLock { staged in
-            for id in ids { staged[id] = nil }
+            for id in ids {
+                guard let entry = staged[id] else { continue }
+                staged[id] = entry.holds > 1 ? (entry.chunk, entry.holds - 1) : nil
+            }
         }
     }
 
@@ -238,14 +242,21 @@ public final class PackStore: Sendable {
 
     /// What a pack's trailer says, read with as few range requests as possible.
     public func readTrailer(ofPack name: String, size: Int) async throws -> (kind: PackKind, entries: [PackEntry]) {
-        // Most trailers fit in the last 64 KiB; a second request fetches longer ones.
+        try PackFormat.decodeTrailer(
+            tail: try await Self.readTail(ofPack: name, size: size, from: backend), packSize: size, packName: name,
+            metadataKey: metadataKey)
+    }
+
+    /// The end of a pack holding its sealed trailer and footer: most trailers fit in the last
+    /// 64 KiB, and a second request fetches longer ones.
+    public static func readTail(ofPack name: String, size: Int, from backend: any Backend) async throws -> [UInt8] {
         let guess = min(size, 64 * 1024)
         var tail = try await backend.get(name, range: (size - guess)..<size)
         let needed = try PackFormat.sealedTrailerLength(tail: tail, packSize: size, packName: name) + PackFormat.footerLength
         if needed > tail.count {
             tail = try await backend.get(name, range: (size - needed)..<size)
         }
-        return try PackFormat.decodeTrailer(tail: tail, packSize: size, packName: name, metadataKey: metadataKey)
+        return tail
     }
 
     /// What the trailer of a whole pack says, after checking that the pack is the one its name

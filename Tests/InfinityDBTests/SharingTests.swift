@@ -261,6 +261,64 @@ private func objects(under prefix: String, in store: Store) async throws -> [Obj
         }
     }
 
+    @Test func aChangedLargeFileIsSharedWhole() async throws {
+        try await withTemporaryDirectory { directory in
+            let alice = try await makeAgent("alice", in: directory)
+            let bob = try await makeAgent("bob", in: directory)
+            try introduce(alice, bob)
+            // 6 MB in ~16 KiB chunks: its chunk lists span several list chunks below a root list.
+            var content = SecureRandom.bytes(count: 6_000_000)
+            let first = try await alice.store.chunks.putBlob(content)
+            #expect(first.depth >= 2)
+            let draft = try await alice.draft(on: "main")
+            try await draft.set(Photo(name: "big", content: first, thumbnail: nil), for: "big", in: Gallery.photos)
+            try await draft.commit(message: "big file")
+            try await alice.store.flush()
+            _ = try await alice.share("main", with: "bob", as: "main")
+            try await acceptAll(bob)
+
+            content += SecureRandom.bytes(count: 300_000)
+            let second = try await alice.store.chunks.putBlob(content)
+            try await draft.set(Photo(name: "big", content: second, thumbnail: nil), for: "big", in: Gallery.photos)
+            try await draft.commit(message: "big file grew")
+            try await alice.store.flush()
+            let again = try await alice.share("main", with: "bob", as: "main")
+            #expect(again.chunksSkipped > 0)
+            try await acceptAll(bob)
+            let shared = try #require(try await bob.snapshot("alice/main").get("big", in: Gallery.photos))
+            #expect(try await read(shared.content, from: bob.store) == content)
+        }
+    }
+
+    @Test func aRejectedShareLeavesNoPartialTreeBehind() async throws {
+        try await withTemporaryDirectory { directory in
+            let alice = try await makeAgent("alice", in: directory)
+            let bob = try await makeAgent("bob", in: directory)
+            try introduce(alice, bob)
+            _ = try await commitGallery(to: alice)
+            let report = try await alice.share("main", with: "bob", as: "main")
+            let pack = try #require(try await objects(under: "inbox/", in: bob.store).filter { $0.name != report.envelope }.max { $0.size < $1.size })
+            var bytes = try await bob.store.backend.get(pack.name)
+            bytes[bytes.count / 3] ^= 0x01
+            try await bob.store.backend.put(pack.name, bytes)
+            await #expect(throws: DatabaseError.self) { try await bob.accept(report.envelope) }
+            try await bob.discard(report.envelope)
+
+            // Alice believes Bob holds it all now: her next share sends nothing, and Bob's
+            // accept says what is missing instead of installing a broken ref.
+            let again = try await alice.share("main", with: "bob", as: "main")
+            #expect(again.chunksSent == 0)
+            await #expect { try await bob.accept(again.envelope) } throws: { error in
+                (error as? DatabaseError)?.code == .rejected && "\(error)".contains("--full")
+            }
+            #expect(try bob.refs.refs(kind: .agent).isEmpty)
+            try await bob.discard(again.envelope)
+            _ = try await alice.share("main", with: "bob", as: "main", everything: true)
+            #expect(try await acceptAll(bob).count == 1)
+            #expect(try await bob.check(readData: .all).isClean)
+        }
+    }
+
     @Test func replayedAndInterruptedSharesAreHandled() async throws {
         try await withTemporaryDirectory { directory in
             let alice = try await makeAgent("alice", in: directory)
@@ -316,6 +374,12 @@ private func objects(under prefix: String, in store: Store) async throws -> [Obj
             let placement = try await reopened.store.placement(of: [blobs.photo.root.id])
             #expect(placement[0].holders.sorted() == ["bob", "carol"])
 
+            // Bob alters his copies: the repair takes Carol's, whose bytes are those copied.
+            for object in try await objects(under: "held/", in: bob.store) {
+                var bytes = try await bob.store.backend.get(object.name)
+                bytes[0] ^= 0x01
+                try await bob.store.backend.put(object.name, bytes)
+            }
             let repair = try await reopened.store.repair()
             #expect(repair.packsRestored.count == spread.packs && repair.packsLost.isEmpty)
             #expect(try await reopened.store.placement(of: [blobs.photo.root.id])[0].holders.first == "alice")

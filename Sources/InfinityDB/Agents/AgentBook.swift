@@ -54,6 +54,7 @@ public final class AgentBook: Sendable {
             pack TEXT NOT NULL,
             agent BLOB NOT NULL,
             size INTEGER NOT NULL,
+            digest BLOB NOT NULL,
             PRIMARY KEY (pack, agent)) WITHOUT ROWID;
         CREATE INDEX IF NOT EXISTS placement_by_agent ON placement(agent);
         CREATE TABLE IF NOT EXISTS accepted(
@@ -253,13 +254,24 @@ public final class AgentBook: Sendable {
         public let pack: String
         public let agent: AgentID
         public let size: Int
+        /// SHA-256 of the whole pack as it was copied: a copy is taken back only if it still matches.
+        public let digest: [UInt8]
     }
 
     /// Records that an agent keeps a copy of a pack.
-    public func recordPlacement(pack: String, agent: AgentID, size: Int) throws {
+    public func recordPlacement(pack: String, agent: AgentID, size: Int, digest: [UInt8]) throws {
         try withConnection("recording a copy of \(pack)") { db in
-            try db.prepare("INSERT OR REPLACE INTO placement(pack, agent, size) VALUES (?, ?, ?)")
-                .run([.text(pack), .blob(agent.bytes), .integer(Int64(size))])
+            try db.prepare("INSERT OR REPLACE INTO placement(pack, agent, size, digest) VALUES (?, ?, ?, ?)")
+                .run([.text(pack), .blob(agent.bytes), .integer(Int64(size)), .blob(digest)])
+        }
+    }
+
+    /// The SHA-256 recorded for a pack when it was copied (every copy has the same bytes).
+    public func digest(ofPack pack: String) throws -> [UInt8]? {
+        try withConnection("reading the copies of \(pack)") { db in
+            let rows = try db.cachedStatement("SELECT digest FROM placement WHERE pack = ? LIMIT 1").rows([.text(pack)])
+            guard case .blob(let digest) = rows.first?[0] else { return nil }
+            return digest
         }
     }
 
@@ -284,11 +296,11 @@ public final class AgentBook: Sendable {
     /// The whole placement map.
     public func placements() throws -> [Placement] {
         try withConnection("reading the placement map") { db in
-            try db.prepare("SELECT pack, agent, size FROM placement ORDER BY pack").rows().compactMap { row in
+            try db.prepare("SELECT pack, agent, size, digest FROM placement ORDER BY pack").rows().compactMap { row in
                 guard case .text(let pack) = row[0], case .blob(let agent) = row[1], case .integer(let size) = row[2],
-                    let id = try? AgentID(bytes: agent)
+                    case .blob(let digest) = row[3], let id = try? AgentID(bytes: agent)
                 else { return nil }
-                return Placement(pack: pack, agent: id, size: Int(size))
+                return Placement(pack: pack, agent: id, size: Int(size), digest: digest)
             }
         }
     }

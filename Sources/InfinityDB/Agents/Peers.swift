@@ -34,6 +34,13 @@ final class PeerBackends: Sendable {
         return backend
     }
 
+    /// Whether an agent's store is gone: its location holds no store any more (not merely
+    /// unreadable now). Such an agent has lost whatever it kept.
+    func isGone(_ contact: Contact) -> Bool {
+        guard let path = try? Self.localPath(contact.card.location, agent: contact.handle) else { return false }
+        return !FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent(StoreConfiguration.objectName))
+    }
+
     static func localPath(_ location: String, agent: String) throws -> String {
         if location.hasPrefix("file://") {
             guard let url = URL(string: location), url.isFileURL else {

@@ -63,6 +63,9 @@ public struct InboxEntry: Sendable {
     public let problem: String?
     /// The sender as a contact of this store, if it is one.
     public let sender: Contact?
+    /// Packs with no envelope: a share that stopped before its envelope was written. Such an
+    /// entry can only be discarded.
+    public var isInterrupted = false
 }
 
 /// What accepting a share installed.
@@ -123,9 +126,10 @@ extension Database {
             admit: { ref, kind, _ in
                 let held = try !everything && agents.holds(recipient, ref.id)
                 if held { report.chunksSkipped += 1 } else { outgoing.append(Outgoing(ref: ref, kind: kind.packKind)) }
-                // Data is never read by the walk, so it need not be refused to be skipped; a
-                // refused node or list skips everything below it.
-                return !held || kind.packKind == .data
+                // A held commit or tree node skips everything below it. Blob chunks are walked
+                // anyway (not sent): a blob's lists are one stream that cannot be read with a
+                // piece left out, and they are small beside the data they list.
+                return !held || !kind.skipsSubtreeWhenHeld
             },
             failure: { place, error in
                 throw DatabaseError(.corrupt, "cannot share: the walk from the commit stopped at \(place)", cause: error)
@@ -144,7 +148,9 @@ extension Database {
         }
         let deltaBytes = located.reduce(Int64(0)) { $0 + Int64($1.1.length) }
         let usage = try await CapacityUsage.read(from: recipientBackend, owner: contact.card.identity, agent: contact.handle)
-        let estimate = deltaBytes + Int64(located.count * 48) + 4096
+        // Trailers take 48 bytes a chunk; the envelope a few KiB and about 128 bytes a pack.
+        let packCount = Int64(deltaBytes) / Int64(max(1, store.chunks.packs.targetPackSize)) + 2
+        let estimate = deltaBytes + Int64(located.count * 48) + 16384 + packCount * 128
         if let refusal = usage.refusal(of: estimate, agent: contact.handle, forCopies: false) {
             throw DatabaseError(.overCapacity, "cannot share with \(contact.handle): \(refusal)")
         }
@@ -201,20 +207,20 @@ extension Database {
         return report
     }
 
-    /// A chunk's sealed bytes as stored, from this store or, when its pack here fails, from a
-    /// copy another agent keeps (checked against the reference first).
+    /// A chunk's sealed bytes as stored, opened under its reference first so that damage here
+    /// is found before it is sent: from this store or, when its pack here is missing or damaged,
+    /// from a copy another agent keeps.
     private func sealedBytes(of ref: ChunkRef) async throws -> [UInt8] {
+        let chunks = store.chunks
+        let verified = { (sealed: [UInt8]) throws -> [UInt8] in
+            _ = try chunks.open(sealed, as: ref)
+            return sealed
+        }
         do {
-            return try await store.chunks.packs.read(ref.id)
+            return try verified(try await chunks.packs.read(ref.id))
         } catch {
-            let chunks = store.chunks
-            if let copy = try await chunks.packs.readFromReplicas(ref.id, open: { sealed -> [UInt8] in
-                _ = try chunks.open(sealed, as: ref)
-                return sealed
-            }) {
-                return copy.opened
-            }
-            throw error
+            if let copy = try await chunks.packs.readFromReplicas(ref.id, open: verified) { return copy.opened }
+            throw DatabaseError(.corrupt, "cannot share: chunk \(ref.id) is damaged or missing here and at every agent keeping a copy", cause: error)
         }
     }
 
@@ -239,7 +245,8 @@ extension Database {
         })
         for name in orphans.sorted() {
             entries.append(InboxEntry(
-                name: name, envelope: nil, problem: "packs without an envelope: a share that was interrupted (discard it)", sender: nil))
+                name: name, envelope: nil, problem: "packs without an envelope: a share that was interrupted (discard it)", sender: nil,
+                isInterrupted: true))
         }
         return entries.sorted {
             ($0.envelope?.timeMilliseconds ?? .max, $0.name) < ($1.envelope?.timeMilliseconds ?? .max, $1.name)
@@ -249,20 +256,35 @@ extension Database {
     private func inboxEntry(_ name: String) async throws -> InboxEntry {
         let envelope: ShareEnvelope
         do {
-            envelope = try ShareEnvelope.open(try await store.backend.get(name), keys: store.keys, name: name)
+            envelope = try await openEnvelope(name)
         } catch {
             return InboxEntry(name: name, envelope: nil, problem: "\(error)", sender: nil)
         }
-        let sender = try store.agents.contact(id: envelope.sender.identity.id)
-        let problem: String? =
-            if sender == nil {
-                "unknown sender '\(envelope.sender.identity.name)' (\(envelope.sender.identity.id))"
-            } else if sender?.trusted == false {
-                "sender '\(sender!.handle)' is not trusted"
-            } else {
-                nil
-            }
+        let card = envelope.sender
+        let sender = try store.agents.contact(id: card.identity.id)
+        var problem: String?
+        if let sender {
+            if !sender.trusted { problem = "sender '\(sender.handle)' is not trusted" }
+        } else if let other = try store.agents.contact(handle: card.identity.name) {
+            problem = "unknown sender '\(card.identity.name)' (\(card.identity.id)), and another agent (\(other.id.description.prefix(16))…) goes by that name here"
+        } else {
+            problem = "unknown sender '\(card.identity.name)' (\(card.identity.id))"
+        }
+        if let last = try store.agents.lastAccepted(from: card.identity.id, ref: envelope.refName), envelope.timeMilliseconds <= last {
+            problem = "not newer than the share of \(envelope.refName) accepted before from this sender (replayed or out of order)"
+        }
         return InboxEntry(name: name, envelope: envelope, problem: problem, sender: sender)
+    }
+
+    /// Opens an envelope of the inbox, refusing an oversized one before reading it.
+    private func openEnvelope(_ name: String) async throws -> ShareEnvelope {
+        guard let info = try await store.backend.info(name) else {
+            throw DatabaseError(.rejected, "envelope \(name) is not in the inbox (an interrupted share leaves packs without one: discard it)")
+        }
+        guard info.size <= ShareEnvelope.maximumSealedByteCount else {
+            throw HistoryError(.corrupt, "envelope \(name) is \(info.size) bytes, more than any envelope holds")
+        }
+        return try ShareEnvelope.open(try await store.backend.get(name), keys: store.keys, name: name)
     }
 
     /// Removes a share from the inbox without installing anything.
@@ -297,7 +319,7 @@ extension Database {
         }
         let envelope: ShareEnvelope
         do {
-            envelope = try ShareEnvelope.open(try await store.backend.get(envelopeName), keys: store.keys, name: envelopeName)
+            envelope = try await openEnvelope(envelopeName)
         } catch {
             throw DatabaseError(.rejected, "share \(envelopeName) is rejected", cause: error)
         }
@@ -337,8 +359,15 @@ extension Database {
             }
             let trailer: (kind: PackKind, entries: [PackEntry])
             do {
+                guard let info = try await store.backend.info(name) else {
+                    throw PackError(.malformedPack, "pack \(name) is not there")
+                }
+                guard info.size <= PackFormat.maximumPackSize else {
+                    throw PackError(.malformedPack, "pack \(name) is \(info.size) bytes, more than any pack holds")
+                }
                 trailer = try PackFormat.verifiedTrailer(
-                    ofPack: name, bytes: try await store.backend.get(name), metadataKey: envelope.bundleKey)
+                    ofPack: name, tail: try await PackStore.readTail(ofPack: name, size: info.size, from: store.backend),
+                    packSize: info.size, metadataKey: envelope.bundleKey)
             } catch {
                 throw DatabaseError(.rejected, "share \(envelopeName) is rejected: pack \(name) is missing, damaged or altered", cause: error)
             }
@@ -373,9 +402,16 @@ extension Database {
                     }
                     return true
                 }
-                return came || !heldBefore
+                // As in a share: a held commit or node skips its subtree, blob lists are read.
+                return came || !heldBefore || !kind.skipsSubtreeWhenHeld
             },
             failure: { place, error in
+                if let missing = error as? PackError, missing.code == .chunkNotFound {
+                    throw DatabaseError(
+                        .rejected,
+                        "share \(envelopeName) is incomplete at \(place): a chunk is neither in it nor in this store; ask \(handle) to share again with --full",
+                        cause: error)
+                }
                 throw DatabaseError(.rejected, "share \(envelopeName) is rejected at \(place)", cause: error)
             },
             progress: { _ in })
@@ -384,6 +420,18 @@ extension Database {
         guard unreached.isEmpty else {
             throw DatabaseError(
                 .rejected, "share \(envelopeName) is rejected: it holds \(unreached.count) chunks the shared commit does not reach")
+        }
+        // Every commit that came follows its parents (generations grow), so history stays walkable.
+        for commitRef in commitsReached {
+            let commit = try await commits.load(commitRef)
+            for parentRef in commit.parents {
+                let parent = try await commits.load(parentRef)
+                guard parent.generation < commit.generation else {
+                    throw DatabaseError(
+                        .rejected,
+                        "share \(envelopeName) is rejected: commit \(commitRef.id.shortDescription) claims generation \(commit.generation), not above its parent \(parentRef.id.shortDescription) (\(parent.generation))")
+                }
+            }
         }
         // Only now does anything enter the store, each chunk opened under its reference first.
         cameRefs.sort { (staged[$0.id]!.objectName, staged[$0.id]!.entry.offset) < (staged[$1.id]!.objectName, staged[$1.id]!.entry.offset) }
@@ -412,25 +460,37 @@ extension Database {
             bytesReceived: bytesReceived, commitsVerified: commitsReached.count)
     }
 
-    /// Opens each chunk under its reference (on all cores) and adds it to this store: a forged
-    /// or altered chunk stops the accept before it can stand in for the real one.
+    /// Opens each chunk under its reference (on all cores), then adds them all to this store:
+    /// a forged or altered chunk stops the accept before any chunk of the share is added, so the
+    /// store never holds a node of it without what lies below.
     private func takeIn(_ refs: [ChunkRef], kinds: [ChunkID: PackKind], envelopeName: String) async throws {
         let chunks = store.chunks
-        let width = chunks.concurrency
+        try await forEachConcurrently(refs) { ref in
+            do {
+                _ = try chunks.open(try await chunks.packs.read(ref.id), as: ref)
+            } catch {
+                throw DatabaseError(.rejected, "share \(envelopeName) is rejected: chunk \(ref.id) does not verify", cause: error)
+            }
+        }
+        try await forEachConcurrently(refs) { ref in
+            guard try chunks.packs.claim(ref.id) else { return }
+            do {
+                let sealed = try await chunks.packs.read(ref.id)
+                try await chunks.packs.add(ref.id, sealed: sealed, plaintextLength: ref.length, kind: kinds[ref.id] ?? .metadata)
+            } catch {
+                chunks.packs.releaseClaim(ref.id, failure: error)
+                throw error
+            }
+        }
+    }
+
+    /// Runs `body` for each element, as many at once as the chunk store works on.
+    private func forEachConcurrently(_ refs: [ChunkRef], _ body: @escaping @Sendable (ChunkRef) async throws -> Void) async throws {
+        let width = store.chunks.concurrency
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (position, ref) in refs.enumerated() {
                 if position >= width { try await group.next() }
-                group.addTask {
-                    let sealed: [UInt8]
-                    do {
-                        sealed = try await chunks.packs.read(ref.id)
-                        _ = try chunks.open(sealed, as: ref)
-                    } catch {
-                        throw DatabaseError(.rejected, "share \(envelopeName) is rejected: chunk \(ref.id) does not verify", cause: error)
-                    }
-                    guard try chunks.packs.claim(ref.id) else { return }
-                    try await chunks.packs.add(ref.id, sealed: sealed, plaintextLength: ref.length, kind: kinds[ref.id] ?? .metadata)
-                }
+                group.addTask { try await body(ref) }
             }
             try await group.waitForAll()
         }
@@ -438,6 +498,15 @@ extension Database {
 }
 
 extension ReachableKind {
+    /// Whether a chunk of this kind that an agent holds means it holds everything below it, so
+    /// a walk for a share can stop there: commits and tree nodes. Blob chunks are walked through.
+    var skipsSubtreeWhenHeld: Bool {
+        switch self {
+        case .commit, .indexNode, .fieldNode: true
+        case .valueList, .valueData, .blobList, .blobData: false
+        }
+    }
+
     /// The kind of pack a chunk of this kind goes in.
     var packKind: PackKind {
         switch self {

@@ -90,8 +90,9 @@ extension Store {
         var removals: [AgentBook.Placement] = []
         var kept: [String: [AgentBook.Placement]] = [:]
         for placement in placements {
-            let holderForgotten = try holders[placement.agent] == nil && agents.contact(id: placement.agent) == nil
-            if !packNames.contains(placement.pack) || holderForgotten {
+            // Forgotten or no longer trusted: its copies are no longer counted (and are removed).
+            let holderDropped = try holders[placement.agent] == nil && agents.contact(id: placement.agent)?.trusted != true
+            if !packNames.contains(placement.pack) || holderDropped {
                 removals.append(placement)
             } else {
                 kept[placement.pack, default: []].append(placement)
@@ -146,7 +147,7 @@ extension Store {
             } catch {
                 throw DatabaseError(.storage, "cannot keep a copy of pack \(step.pack.name) at agent '\(holder.contact.handle)'", cause: error)
             }
-            try agents.recordPlacement(pack: step.pack.name, agent: step.holder, size: bytes.count)
+            try agents.recordPlacement(pack: step.pack.name, agent: step.holder, size: bytes.count, digest: SHA256.hash(bytes))
             report.copiesMade += 1
             report.bytesCopied += Int64(bytes.count)
             progress(number + 1, plan.count)
@@ -160,20 +161,26 @@ extension Store {
         return report
     }
 
-    /// A whole pack of this store: its own copy, or a holder's when its own is missing or does
-    /// not match its name.
+    /// A whole pack of this store: its own copy, or a holder's good copy when its own is missing
+    /// or does not match its name.
     private func packBytes(_ name: String) async throws -> [UInt8] {
         if let bytes = try? await backend.get(name), (try? chunks.packs.verifiedTrailer(ofPack: name, bytes: bytes)) != nil {
             return bytes
         }
+        if let good = try await goodReplica(of: name) { return good }
+        throw DatabaseError(.storage, "pack \(name) is missing or damaged here and no other agent keeps a good copy")
+    }
+
+    /// The first copy of a pack kept elsewhere whose bytes are exactly those copied there (their
+    /// SHA-256 was recorded), so a holder cannot hand back a pack it altered.
+    private func goodReplica(of name: String) async throws -> [UInt8]? {
+        guard let digest = try agents.digest(ofPack: name) else { return nil }
         for replica in try chunks.packs.replicas(ofPack: name) {
-            if let bytes = try? await replica.backend.get(replica.objectName),
-                (try? chunks.packs.verifiedTrailer(ofPack: name, bytes: bytes)) != nil
-            {
+            if let bytes = try? await replica.backend.get(replica.objectName), SHA256.hash(bytes) == digest {
                 return bytes
             }
         }
-        throw DatabaseError(.storage, "pack \(name) is missing or damaged here and no other agent keeps a good copy")
+        return nil
     }
 
     /// Brings the store back to its spread after a loss: copies its own missing or damaged
@@ -193,16 +200,12 @@ extension Store {
                 damaged = (try? chunks.packs.verifiedTrailer(ofPack: pack.name, bytes: try await backend.get(pack.name))) == nil
             }
             if damaged {
-                var restored = false
-                for replica in try chunks.packs.replicas(ofPack: pack.name) {
-                    guard let bytes = try? await replica.backend.get(replica.objectName), bytes.count == pack.size,
-                        (try? chunks.packs.verifiedTrailer(ofPack: pack.name, bytes: bytes)) != nil
-                    else { continue }
+                if let bytes = try await goodReplica(of: pack.name) {
                     try await backend.put(pack.name, bytes)
-                    restored = true
-                    break
+                    report.packsRestored.append(pack.name)
+                } else {
+                    report.packsLost.append(pack.name)
                 }
-                if restored { report.packsRestored.append(pack.name) } else { report.packsLost.append(pack.name) }
             }
             progress(number + 1, packs.count)
         }
@@ -213,9 +216,9 @@ extension Store {
         for placement in try agents.placements() {
             if listings[placement.agent] == nil {
                 var listing: [String: Int]? = [:]
-                if let contact = try agents.contact(id: placement.agent), let backend = try? await peerBackend(of: contact) {
-                    listing = (try? await backend.list(prefix: HeldPack.folder(owner: identity.id)))
-                        .map { objects in Dictionary(objects.map { ($0.name, $0.size) }) { a, _ in a } }
+                if let contact = try agents.contact(id: placement.agent), !peers.isGone(contact) {
+                    listing = try? await peerBackend(of: contact).list(prefix: HeldPack.folder(owner: identity.id))
+                        .reduce(into: [:]) { listing, object in listing[object.name] = object.size }
                 }
                 listings[placement.agent] = .some(listing)
                 if listing == nil { report.holdersUnreachable += 1 }
