@@ -47,7 +47,7 @@ let package = Package(
         .target(name: "InfinitySQLite", dependencies: ["CInfinitySQLite"]),
         .target(name: "InfinityCompression", dependencies: ["CInfinityZstd"]),
 
-        .target(name: "InfinityBackends"),
+        .target(name: "InfinityBackends", dependencies: ["InfinityCrypto"]),
         .target(name: "InfinityPacks", dependencies: ["InfinityBackends", "InfinityCrypto", "InfinitySQLite"]),
         .target(
             name: "InfinityChunks",
@@ -81,7 +81,7 @@ let package = Package(
         .testTarget(name: "InfinityCryptoTests", dependencies: ["InfinityCrypto"]),
         .testTarget(name: "InfinitySQLiteTests", dependencies: ["InfinitySQLite", "InfinityTestSupport"]),
         .testTarget(name: "InfinityCompressionTests", dependencies: ["InfinityCompression"]),
-        .testTarget(name: "InfinityBackendsTests", dependencies: ["InfinityBackends", "InfinityTestSupport"]),
+        .testTarget(name: "InfinityBackendsTests", dependencies: ["InfinityBackends", "InfinityCrypto", "InfinityTestSupport"]),
         .testTarget(name: "InfinityPacksTests", dependencies: ["InfinityPacks", "InfinitySQLite", "InfinityTestSupport"]),
         .testTarget(name: "InfinityChunksTests", dependencies: ["InfinityChunks", "InfinityTestSupport"]),
         .testTarget(name: "InfinityTreesTests", dependencies: ["InfinityTrees", "InfinityTestSupport"]),

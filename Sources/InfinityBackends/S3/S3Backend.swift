@@ -1,0 +1,330 @@
+import Foundation
+import InfinityCrypto
+import Synchronization
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+
+/// A store in an S3-compatible bucket: each object is one S3 object under the configured prefix.
+///
+/// Requests are signed with ``SignatureV4``; at most ``S3Configuration/maximumConcurrentRequests``
+/// run at once; a request that fails with 5xx, 429 or a network error is retried with exponential
+/// backoff. A PUT replaces an object whole, so readers never see a partial one.
+public final class S3Backend: Backend {
+    public let configuration: S3Configuration
+    private let session: URLSession
+    private let slots: RequestSlots
+
+    public init(configuration: S3Configuration) {
+        self.configuration = configuration
+        let sessionConfiguration = URLSessionConfiguration.ephemeral
+        sessionConfiguration.timeoutIntervalForRequest = 120
+        sessionConfiguration.httpMaximumConnectionsPerHost = configuration.maximumConcurrentRequests
+        session = URLSession(configuration: sessionConfiguration)
+        slots = RequestSlots(configuration.maximumConcurrentRequests)
+    }
+
+    /// A backend for a store URL (`s3://bucket/prefix?endpoint=…`); see ``S3Configuration``.
+    public convenience init(url: String) throws {
+        self.init(configuration: try S3Configuration(url: url))
+    }
+
+    /// Creates the bucket when it does not exist yet (a bucket this account already owns is fine).
+    public func createBucketIfMissing() async throws {
+        let response = try await send("PUT", key: nil, bucketOnly: true)
+        let text = String(decoding: response.body.prefix(2048), as: UTF8.self)
+        guard response.status == 200 || (response.status == 409 && text.contains("BucketAlreadyOwnedByYou")) else {
+            throw failure(response, nil, "create the bucket of")
+        }
+    }
+
+    // MARK: Backend
+
+    public func put(_ name: String, _ data: [UInt8]) async throws {
+        try ObjectName.validate(name)
+        let response = try await send("PUT", key: name, body: data)
+        guard response.status == 200 else { throw failure(response, name, "store") }
+    }
+
+    public func get(_ name: String) async throws -> [UInt8] {
+        try ObjectName.validate(name)
+        let response = try await send("GET", key: name)
+        if response.status == 404 { throw notFound(name) }
+        guard response.status == 200 else { throw failure(response, name, "read") }
+        return response.body
+    }
+
+    public func get(_ name: String, range: Range<Int>) async throws -> [UInt8] {
+        try ObjectName.validate(name)
+        guard range.lowerBound >= 0 else { throw unsatisfiable(name, range, size: nil) }
+        if range.isEmpty {
+            // HTTP cannot ask for no bytes: check the object and the bounds instead.
+            guard let info = try await info(name) else { throw notFound(name) }
+            guard range.lowerBound <= info.size else { throw unsatisfiable(name, range, size: info.size) }
+            return []
+        }
+        let response = try await send("GET", key: name, headers: ["range": "bytes=\(range.lowerBound)-\(range.upperBound - 1)"])
+        switch response.status {
+        case 404: throw notFound(name)
+        case 416: throw unsatisfiable(name, range, size: nil)
+        case 206, 200:
+            // A range reaching past the end comes back short: it is not satisfiable whole.
+            guard response.body.count == range.count else { throw unsatisfiable(name, range, size: nil) }
+            return response.body
+        default: throw failure(response, name, "read")
+        }
+    }
+
+    public func info(_ name: String) async throws -> ObjectInfo? {
+        try ObjectName.validate(name)
+        let response = try await send("HEAD", key: name)
+        if response.status == 404 { return nil }
+        guard response.status == 200, let length = response.headers["content-length"].flatMap({ Int($0) }) else {
+            throw failure(response, name, "look up")
+        }
+        return ObjectInfo(name: name, size: length)
+    }
+
+    public func list(prefix: String) async throws -> [ObjectInfo] {
+        // No valid object name continues a prefix like "a//" or "../", or starts with "/".
+        if !prefix.isEmpty {
+            let complete = prefix.hasSuffix("/") ? String(prefix.dropLast()) : prefix
+            let lastSegment = complete.split(separator: "/", omittingEmptySubsequences: false).last.map(String.init) ?? ""
+            let directory = prefix.contains("/") ? String(prefix[..<prefix.lastIndex(of: "/")!]) : ""
+            if prefix.hasPrefix("/") || (!directory.isEmpty && !ObjectName.isValid(directory)) || lastSegment == ".." && prefix.hasSuffix("/") {
+                return []
+            }
+        }
+        var objects: [ObjectInfo] = []
+        var continuation: String?
+        repeat {
+            var query = [("list-type", "2"), ("prefix", configuration.prefix + prefix)]
+            if let continuation { query.append(("continuation-token", continuation)) }
+            let response = try await send("GET", key: nil, query: query)
+            guard response.status == 200 else { throw failure(response, nil, "list objects with prefix '\(prefix)' in") }
+            let page = try ListPage(response.body, store: configuration.description)
+            for object in page.objects {
+                let name = String(object.key.dropFirst(configuration.prefix.count))
+                if ObjectName.isValid(name) { objects.append(ObjectInfo(name: name, size: object.size)) }
+            }
+            continuation = page.isTruncated ? page.nextContinuationToken : nil
+        } while continuation != nil
+        return objects.sorted { $0.name < $1.name }
+    }
+
+    public func delete(_ name: String) async throws {
+        try ObjectName.validate(name)
+        let response = try await send("DELETE", key: name)
+        guard response.status == 204 || response.status == 200 || response.status == 404 else { throw failure(response, name, "delete") }
+    }
+
+    // MARK: Requests
+
+    struct Response {
+        var status: Int
+        var headers: [String: String]
+        var body: [UInt8]
+    }
+
+    /// Sends one signed request, retrying what may succeed on a second try.
+    private func send(
+        _ method: String, key: String?, query: [(String, String)] = [], headers extra: [String: String] = [:], body: [UInt8] = [],
+        bucketOnly: Bool = false
+    ) async throws -> Response {
+        await slots.acquire()
+        defer { slots.release() }
+        let payloadHash = body.isEmpty ? SignatureV4.emptyPayloadHash : Hex.encode(SHA256.hash(body))
+        var lastError: (any Error)?
+        for attempt in 0..<configuration.maximumAttempts {
+            if attempt > 0 {
+                // 100 ms, 200 ms, 400 ms… with jitter, so retries of many requests spread out.
+                let base = 0.1 * pow(2, Double(attempt - 1))
+                try await Task.sleep(for: .seconds(base * Double.random(in: 0.5...1.5)))
+            }
+            let request = makeRequest(
+                method, key: key, query: query, headers: extra, body: body, payloadHash: payloadHash, bucketOnly: bucketOnly)
+            do {
+                let (data, urlResponse) = try await session.data(for: request)
+                guard let http = urlResponse as? HTTPURLResponse else {
+                    throw BackendError(code: .io, objectName: key, message: "\(configuration.description) gave a response that is not HTTP")
+                }
+                var headers: [String: String] = [:]
+                for (name, value) in http.allHeaderFields {
+                    if let name = name as? String, let value = value as? String { headers[name.lowercased()] = value }
+                }
+                let response = Response(status: http.statusCode, headers: headers, body: Array(data))
+                if response.status == 429 || response.status >= 500 {
+                    lastError = failure(response, key, method)
+                    continue
+                }
+                return response
+            } catch let error as BackendError {
+                throw error
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                lastError = error
+            }
+        }
+        throw BackendError(
+            code: .io, objectName: key,
+            message: "\(method) \(key.map { "'\($0)'" } ?? "") at \(configuration.description) failed after \(configuration.maximumAttempts) attempts",
+            cause: lastError)
+    }
+
+    private func makeRequest(
+        _ method: String, key: String?, query: [(String, String)], headers extra: [String: String], body: [UInt8], payloadHash: String,
+        bucketOnly: Bool
+    ) -> URLRequest {
+        let endpoint = configuration.endpoint
+        var host = endpoint.host!
+        var path = ""
+        let encodedKey = key.map { SignatureV4.encode(configuration.prefix + $0, keepingSlashes: true) }
+        switch configuration.style {
+        case .path:
+            path = "/\(configuration.bucket)" + (bucketOnly ? "" : "/" + (encodedKey ?? ""))
+        case .virtual:
+            host = "\(configuration.bucket).\(host)"
+            path = "/" + (encodedKey ?? "")
+        }
+        let hostHeader = endpoint.port.map { "\(host):\($0)" } ?? host
+        var headers = extra
+        headers["host"] = hostHeader
+        let signed = configuration.signer.signedHeaders(
+            method: method, path: path, query: query, headers: headers, payloadHash: payloadHash, date: Date())
+        let queryText = query.map { "\(SignatureV4.encode($0.0))=\(SignatureV4.encode($0.1))" }.joined(separator: "&")
+        let url = URL(string: "\(endpoint.scheme!)://\(hostHeader)\(path)\(queryText.isEmpty ? "" : "?" + queryText)")!
+        var request = URLRequest(url: url)
+        request.httpMethod = method
+        for (name, value) in signed where name != "host" { request.setValue(value, forHTTPHeaderField: name) }
+        if method == "PUT" { request.httpBody = Data(body) }
+        return request
+    }
+
+    // MARK: Errors
+
+    private func notFound(_ name: String) -> BackendError {
+        BackendError(code: .notFound, objectName: name, message: "object '\(name)' not found in \(configuration.description)")
+    }
+
+    private func unsatisfiable(_ name: String, _ range: Range<Int>, size: Int?) -> BackendError {
+        BackendError(
+            code: .rangeNotSatisfiable, objectName: name,
+            message: "bytes \(range.lowerBound)..<\(range.upperBound) are not all within object '\(name)'\(size.map { " (\($0) bytes)" } ?? "") in \(configuration.description)")
+    }
+
+    /// An S3 error response as a ``BackendError``: its code and message from the XML body.
+    private func failure(_ response: Response, _ name: String?, _ what: String) -> BackendError {
+        let text = String(decoding: response.body.prefix(2048), as: UTF8.self)
+        func element(_ tag: String) -> String? {
+            guard let start = text.range(of: "<\(tag)>"), let end = text.range(of: "</\(tag)>", range: start.upperBound..<text.endIndex) else { return nil }
+            return String(text[start.upperBound..<end.lowerBound])
+        }
+        let code: BackendError.Code =
+            switch response.status {
+            case 403: .permissionDenied
+            case 404: .notFound
+            case 507: .noSpace
+            default: .io
+            }
+        let detail = [element("Code"), element("Message")].compactMap { $0 }.joined(separator: ": ")
+        return BackendError(
+            code: code, objectName: name,
+            message: "cannot \(what) \(name.map { "'\($0)' in " } ?? "")\(configuration.description): HTTP \(response.status)\(detail.isEmpty ? "" : " (\(detail))")")
+    }
+}
+
+/// A counting semaphore for tasks: bounds the requests in flight.
+final class RequestSlots: Sendable {
+    private struct State {
+        var free: Int
+        var waiting: [CheckedContinuation<Void, Never>] = []
+    }
+    private let state: Mutex<State>
+
+    init(_ count: Int) { state = Mutex(State(free: max(1, count))) }
+
+    func acquire() async {
+        await withCheckedContinuation { continuation in
+            let resumeNow = state.withLock { state in
+                if state.free > 0 {
+                    state.free -= 1
+                    return true
+                }
+                state.waiting.append(continuation)
+                return false
+            }
+            if resumeNow { continuation.resume() }
+        }
+    }
+
+    func release() {
+        let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            if state.waiting.isEmpty {
+                state.free += 1
+                return nil
+            }
+            return state.waiting.removeFirst()
+        }
+        next?.resume()
+    }
+}
+
+/// One page of a ListObjectsV2 response.
+struct ListPage {
+    var objects: [(key: String, size: Int)] = []
+    var isTruncated = false
+    var nextContinuationToken: String?
+
+    init(_ body: [UInt8], store: String) throws {
+        let delegate = ListParserDelegate()
+        let parser = XMLParser(data: Data(body))
+        parser.delegate = delegate
+        guard parser.parse() else {
+            throw BackendError(code: .io, objectName: nil, message: "\(store) sent a listing that is not valid XML")
+        }
+        objects = delegate.objects
+        isTruncated = delegate.isTruncated
+        nextContinuationToken = delegate.nextContinuationToken
+    }
+}
+
+private final class ListParserDelegate: NSObject, XMLParserDelegate {
+    var objects: [(key: String, size: Int)] = []
+    var isTruncated = false
+    var nextContinuationToken: String?
+    private var text = ""
+    private var key: String?
+    private var size: Int?
+    private var inContents = false
+
+    func parser(_ parser: XMLParser, didStartElement element: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]) {
+        text = ""
+        if element == "Contents" {
+            inContents = true
+            key = nil
+            size = nil
+        }
+    }
+
+    func parser(_ parser: XMLParser, foundCharacters string: String) {
+        text += string
+    }
+
+    func parser(_ parser: XMLParser, didEndElement element: String, namespaceURI: String?, qualifiedName: String?) {
+        switch element {
+        case "Key" where inContents: key = text
+        case "Size" where inContents: size = Int(text)
+        case "Contents":
+            if let key, let size { objects.append((key, size)) }
+            inContents = false
+        case "IsTruncated": isTruncated = text == "true"
+        case "NextContinuationToken": nextContinuationToken = text
+        default: break
+        }
+    }
+}
