@@ -47,7 +47,7 @@ let package = Package(
         .target(name: "InfinitySQLite", dependencies: ["CInfinitySQLite"]),
         .target(name: "InfinityCompression", dependencies: ["CInfinityZstd"]),
 
-        .target(name: "InfinityBackends", dependencies: ["InfinityCrypto"]),
+        .target(name: "InfinityBackends", dependencies: ["InfinityCrypto", "InfinitySQLite"]),
         .target(name: "InfinityPacks", dependencies: ["InfinityBackends", "InfinityCrypto", "InfinitySQLite"]),
         .target(
             name: "InfinityChunks",

@@ -148,6 +148,26 @@ public final class SQLiteConnection {
     /// The rowid of the most recent successful INSERT on this connection.
     public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle.pointer) }
 
+    /// Reads `count` bytes at `offset` of one BLOB value without loading the rest of it
+    /// (incremental blob I/O): the value in `column` of the row `rowID` of `table`.
+    public func readBlob(table: String, column: String, rowID: Int64, offset: Int, count: Int) throws -> [UInt8] {
+        var blob: OpaquePointer?
+        let status = sqlite3_blob_open(handle.pointer, "main", table, column, rowID, 0, &blob)
+        guard status == SQLITE_OK, let blob else {
+            sqlite3_blob_close(blob)
+            throw handle.error(status, sql: "blob read of \(table).\(column) row \(rowID)")
+        }
+        defer { sqlite3_blob_close(blob) }
+        guard offset >= 0, count >= 0, offset + count <= Int(sqlite3_blob_bytes(blob)), count <= Int(Int32.max) else {
+            throw handle.error(SQLITE_RANGE, message: "bytes \(offset)..<\(offset + count) are outside the value", sql: nil)
+        }
+        var bytes = [UInt8](repeating: 0, count: count)
+        guard count > 0 else { return bytes }
+        let read = bytes.withUnsafeMutableBytes { sqlite3_blob_read(blob, $0.baseAddress, Int32(count), Int32(offset)) }
+        guard read == SQLITE_OK else { throw handle.error(read, sql: "blob read of \(table).\(column) row \(rowID)") }
+        return bytes
+    }
+
     /// How much work a checkpoint may do (see `sqlite3_wal_checkpoint_v2`).
     public enum CheckpointMode: Sendable {
         /// Copies as much as possible without waiting for readers or writers.
