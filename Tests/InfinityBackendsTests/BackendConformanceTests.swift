@@ -9,21 +9,20 @@ import Testing
     }
 
     @Test func localDirectoryBackendConforms() async throws {
-        try await withTemporaryDirectory { directory in
-            var stores = 0
-            try await BackendConformance.run {
-                stores += 1
-                return try LocalDirectoryBackend(root: "\(directory)/store-\(stores)")
-            }
-        }
+        try await runWithStoresInTemporaryDirectory { try LocalDirectoryBackend(root: $0) }
     }
 
     @Test func sqliteBackendConforms() async throws {
+        try await runWithStoresInTemporaryDirectory { try SQLiteBackend(path: $0 + ".sqlite") }
+    }
+
+    /// Runs the suite on backends made at new paths of one temporary directory.
+    private func runWithStoresInTemporaryDirectory(_ make: (String) throws -> any Backend) async throws {
         try await withTemporaryDirectory { directory in
             var stores = 0
             try await BackendConformance.run {
                 stores += 1
-                return try SQLiteBackend(path: "\(directory)/store-\(stores).sqlite")
+                return try make("\(directory)/store-\(stores)")
             }
         }
     }
