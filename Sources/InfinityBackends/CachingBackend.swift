@@ -1,0 +1,178 @@
+import Foundation
+import Synchronization
+
+/// A bounded local-disk cache in front of a slower backend (the warm tier over the cold one):
+/// objects chosen by ``keepWarm`` are kept whole in a local directory after they are written or
+/// first read, and later reads of them, ranged or whole, are served from disk. The cache never
+/// holds more than ``capacity`` bytes: the least recently used objects are dropped first.
+///
+/// Only objects whose name never gets new contents may be kept warm (packs, which are named by
+/// their content): a cached copy is not checked against the backend again. Writes go to the
+/// backend first; listings, sizes and deletes always ask the backend.
+public final class CachingBackend: Backend {
+    public let remote: any Backend
+    public let capacity: Int
+    private let cache: LocalDirectoryBackend
+    private let keepWarm: @Sendable (String) -> Bool
+
+    private struct Entry {
+        var size: Int
+        var lastUse: UInt64
+    }
+
+    private struct State {
+        var entries: [String: Entry] = [:]
+        var bytes = 0
+        var clock: UInt64 = 0
+        var hits = 0
+        var misses = 0
+    }
+
+    private let state = Mutex(State())
+
+    /// How the cache has served reads.
+    public struct Statistics: Sendable, Hashable {
+        public var hits: Int
+        public var misses: Int
+        public var bytes: Int
+        public var objects: Int
+    }
+
+    /// - Parameters:
+    ///   - remote: the backend behind the cache.
+    ///   - directory: where cached objects are kept; what an earlier run left there is reused.
+    ///   - capacity: bytes the cache may hold.
+    ///   - keepWarm: which objects to keep (by default every pack).
+    public init(
+        remote: any Backend, directory: String, capacity: Int,
+        keepWarm: @escaping @Sendable (String) -> Bool = { $0.hasPrefix("packs/") }
+    ) async throws {
+        self.remote = remote
+        self.capacity = max(0, capacity)
+        self.keepWarm = keepWarm
+        cache = try LocalDirectoryBackend(root: directory)
+        var initial = State()
+        for object in try await cache.list(prefix: "") {
+            initial.entries[object.name] = Entry(size: object.size, lastUse: 0)
+            initial.bytes += object.size
+        }
+        state.withLock { $0 = initial }
+        try await evict(toFit: 0)
+    }
+
+    public var statistics: Statistics {
+        state.withLock { Statistics(hits: $0.hits, misses: $0.misses, bytes: $0.bytes, objects: $0.entries.count) }
+    }
+
+    // MARK: Backend
+
+    public func put(_ name: String, _ data: [UInt8]) async throws {
+        try ObjectName.validate(name)
+        try await forget(name)
+        try await remote.put(name, data)
+        if keepWarm(name) { try await admit(name, data) }
+    }
+
+    public func get(_ name: String) async throws -> [UInt8] {
+        try ObjectName.validate(name)
+        if touch(name), let bytes = try? await cache.get(name) { return bytes }
+        let bytes = try await remote.get(name)
+        if keepWarm(name) { try await admit(name, bytes) }
+        return bytes
+    }
+
+    public func get(_ name: String, range: Range<Int>) async throws -> [UInt8] {
+        try ObjectName.validate(name)
+        if touch(name), let bytes = try? await cache.get(name, range: range) { return bytes }
+        guard keepWarm(name) else { return try await remote.get(name, range: range) }
+        // A first read of an object to keep warm fetches it whole: the next ranges are local.
+        let whole = try await remote.get(name)
+        try await admit(name, whole)
+        guard range.lowerBound >= 0, range.upperBound <= whole.count else {
+            throw BackendError(
+                code: .rangeNotSatisfiable, objectName: name,
+                message: "bytes \(range.lowerBound)..<\(range.upperBound) are not all within object '\(name)' (\(whole.count) bytes)")
+        }
+        return Array(whole[range])
+    }
+
+    public func info(_ name: String) async throws -> ObjectInfo? {
+        try await remote.info(name)
+    }
+
+    public func list(prefix: String) async throws -> [ObjectInfo] {
+        try await remote.list(prefix: prefix)
+    }
+
+    public func delete(_ name: String) async throws {
+        try ObjectName.validate(name)
+        try await forget(name)
+        try await remote.delete(name)
+    }
+
+    // MARK: Cache
+
+    /// Whether the object is cached; counts a hit (and makes it the most recently used) or a miss.
+    private func touch(_ name: String) -> Bool {
+        state.withLock { state in
+            guard state.entries[name] != nil else {
+                state.misses += 1
+                return false
+            }
+            state.clock += 1
+            state.entries[name]!.lastUse = state.clock
+            state.hits += 1
+            return true
+        }
+    }
+
+    /// Keeps a copy, first dropping the least recently used objects to make room. An object
+    /// larger than the whole cache is not kept.
+    private func admit(_ name: String, _ data: [UInt8]) async throws {
+        guard data.count <= capacity else { return }
+        try await evict(toFit: data.count)
+        let reserved = state.withLock { state -> Bool in
+            guard state.entries[name] == nil, state.bytes + data.count <= capacity else { return false }
+            state.clock += 1
+            state.entries[name] = Entry(size: data.count, lastUse: state.clock)
+            state.bytes += data.count
+            return true
+        }
+        guard reserved else { return }
+        do {
+            try await cache.put(name, data)
+        } catch {
+            // A cache that cannot be written (a full disk) only costs speed.
+            state.withLock { state in
+                if let entry = state.entries.removeValue(forKey: name) { state.bytes -= entry.size }
+            }
+        }
+    }
+
+    /// Drops least recently used objects until `incoming` more bytes fit.
+    private func evict(toFit incoming: Int) async throws {
+        let victims = state.withLock { state -> [String] in
+            var victims: [String] = []
+            let byAge = state.entries.sorted { $0.value.lastUse < $1.value.lastUse }
+            var index = 0
+            while state.bytes + incoming > capacity, index < byAge.count {
+                let (name, entry) = byAge[index]
+                state.entries[name] = nil
+                state.bytes -= entry.size
+                victims.append(name)
+                index += 1
+            }
+            return victims
+        }
+        for name in victims { try? await cache.delete(name) }
+    }
+
+    private func forget(_ name: String) async throws {
+        let cached = state.withLock { state -> Bool in
+            guard let entry = state.entries.removeValue(forKey: name) else { return false }
+            state.bytes -= entry.size
+            return true
+        }
+        if cached { try? await cache.delete(name) }
+    }
+}

@@ -1,0 +1,76 @@
+import Foundation
+import InfinityBackends
+import InfinityTestSupport
+import Testing
+
+@Suite struct CachingBackendTests {
+    /// Every object kept warm, in a cache small enough that the suite's objects evict each other.
+    @Test func conforms() async throws {
+        try await withTemporaryDirectory { directory in
+            var stores = 0
+            try await BackendConformance.run {
+                stores += 1
+                return try await CachingBackend(
+                    remote: MemoryBackend(), directory: "\(directory)/cache-\(stores)", capacity: 200_000, keepWarm: { _ in true })
+            }
+        }
+    }
+
+    @Test func servesWarmPacksFromDiskAndPassesTheRestThrough() async throws {
+        try await withTemporaryDirectory { directory in
+            let remote = CountingBackend()
+            let cached = try await CachingBackend(remote: remote, directory: directory, capacity: 1 << 20)
+            let pack = SampleData.bytes(count: 50_000, seed: 1)
+            try await remote.put("packs/aa/pack", pack)
+            try await remote.put("config", [1, 2, 3])
+
+            // The first ranged read fetches the pack whole; the next ones are local.
+            #expect(try await cached.get("packs/aa/pack", range: 100..<200) == Array(pack[100..<200]))
+            remote.resetCount()
+            #expect(try await cached.get("packs/aa/pack", range: 1000..<1500) == Array(pack[1000..<1500]))
+            #expect(try await cached.get("packs/aa/pack") == pack)
+            #expect(remote.rangedReadCount == 0)
+            #expect(cached.statistics.hits == 2 && cached.statistics.objects == 1)
+
+            // What is not kept warm always goes to the backend.
+            #expect(try await cached.get("config", range: 0..<2) == [1, 2])
+            #expect(remote.rangedReadCount == 1)
+
+            // A new cache over the same directory finds what was kept.
+            let again = try await CachingBackend(remote: remote, directory: directory, capacity: 1 << 20)
+            remote.resetCount()
+            #expect(try await again.get("packs/aa/pack", range: 0..<10) == Array(pack[0..<10]))
+            #expect(remote.rangedReadCount == 0 && again.statistics.hits == 1)
+        }
+    }
+
+    @Test func neverHoldsMoreThanItsCapacity() async throws {
+        try await withTemporaryDirectory { directory in
+            let remote = MemoryBackend()
+            let capacity = 100_000
+            let cached = try await CachingBackend(remote: remote, directory: directory, capacity: capacity)
+            func diskBytes() throws -> Int {
+                let enumerator = FileManager.default.enumerator(atPath: directory)!
+                var total = 0
+                while let path = enumerator.nextObject() as? String {
+                    let attributes = try FileManager.default.attributesOfItem(atPath: directory + "/" + path)
+                    if attributes[.type] as? FileAttributeType == .typeRegular { total += attributes[.size] as? Int ?? 0 }
+                }
+                return total
+            }
+            for index in 0..<30 {
+                let name = "packs/\(String(format: "%02d", index))/p"
+                try await cached.put(name, SampleData.bytes(count: 30_000, seed: UInt64(index)))
+                _ = try await cached.get("packs/00/p", range: 0..<10)  // keeps one pack in use
+                #expect(cached.statistics.bytes <= capacity)
+                #expect(try diskBytes() <= capacity)
+            }
+            // The pack read all along was never the least recently used, so it stayed.
+            #expect(cached.statistics.hits >= 29)
+            // An object larger than the cache is passed through, not kept.
+            try await cached.put("packs/big/p", SampleData.bytes(count: capacity + 1, seed: 99))
+            #expect(try await cached.get("packs/big/p").count == capacity + 1)
+            #expect(try diskBytes() <= capacity)
+        }
+    }
+}
