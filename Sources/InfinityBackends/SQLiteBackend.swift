@@ -115,6 +115,12 @@ public final class SQLiteBackend: Backend {
         }
     }
 
+    /// Moves everything written into the file itself (out of the write-ahead log), so the store is
+    /// again exactly one file. Writes are durable without it.
+    public func checkpoint() throws {
+        try withConnection(nil, "checkpoint") { db in try db.checkpoint(mode: .truncate) }
+    }
+
     private func notFound(_ name: String) -> BackendError {
         BackendError(code: .notFound, objectName: name, message: "object '\(name)' not found in \(path)")
     }

@@ -46,13 +46,16 @@ struct AgentCommand: AsyncParsableCommand {
             try AgentBook.validateHandle(name)
             let home = ProcessInfo.processInfo.environment["INFINITY_HOME"].flatMap { $0.isEmpty ? nil : $0 }
                 ?? (NSHomeDirectory() + "/.infinity")
-            let path = URL(fileURLWithPath: at ?? "\(home)/agents/\(name)").standardizedFileURL.path
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            var path = at ?? "\(home)/agents/\(name)"
+            if case .directory(let directory) = try StoreAddress(path) {
+                path = URL(fileURLWithPath: directory).standardizedFileURL.path
+                try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            }
             let passphrase = try options.passphrase(confirm: true)
-            let created = try await Store.create(at: path, agentName: name, passphrase: passphrase)
+            let created = try await OpenedStores.create(path, agentName: name, passphrase: passphrase)
             if !options.quiet { print("Created agent \(name) (\(created.identity.id)) with its store at \(path)") }
             guard !noIntroduce, let current = try? options.location() else { return }
-            let store = try await Store.open(at: current.storePath, passphrase: try options.passphrase())
+            let store = try await OpenedStores.open(current.storePath, passphrase: try options.passphrase())
             try store.agents.add(try created.card(), handle: name, trusted: true)
             try created.agents.add(try store.card(), handle: store.configuration.ownerName, trusted: true)
             if !options.quiet { print("Introduced \(name) and \(store.configuration.ownerName) to each other") }

@@ -33,6 +33,13 @@ struct Init: AsyncParsableCommand {
 
     func run() async throws {
         let given = path ?? (bare ? ProcessInfo.processInfo.environment["INFINITY_STORE"] : nil) ?? FileManager.default.currentDirectoryPath
+        if case .remote(let url) = try StoreAddress(given) {
+            guard bare else { throw ValidationError("a store at a URL has no working directory: use --bare") }
+            let passphrase = try PassphraseSource(file: passphraseFile).read(confirm: true)
+            let store = try await OpenedStores.create(url, agentName: name ?? ProcessInfo.processInfo.userName, passphrase: passphrase)
+            if !quiet { print("Created store \(url), owned by agent \(store.identity.name) (\(store.identity.id))") }
+            return
+        }
         let absolute = URL(fileURLWithPath: given).standardizedFileURL.path
         let storePath = bare ? absolute : absolute + "/" + Workspace.storeFolderName
         if !bare { try FileManager.default.createDirectory(atPath: absolute, withIntermediateDirectories: true) }

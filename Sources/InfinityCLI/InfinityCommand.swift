@@ -1,6 +1,7 @@
 import ArgumentParser
 import CInfinitySystem
 import Foundation
+import Synchronization
 import InfinityDB
 
 /// The `infinity` command line. The executable target only calls ``main()``, so every command
@@ -44,6 +45,7 @@ public struct InfinityCommand: AsyncParsableCommand {
             } else {
                 try command.run()
             }
+            try await OpenedStores.flush()
             exit(withError: nil)
         } catch {
             exit(withError: error)
@@ -81,7 +83,7 @@ struct StoreOptionGroup: ParsableArguments {
     }
 
     func openStore() async throws -> Store {
-        try await Store.open(at: try storePath(), passphrase: try passphrase())
+        try await OpenedStores.open(try storePath(), passphrase: try passphrase())
     }
 }
 
@@ -93,8 +95,14 @@ struct Workspace {
     /// The directory whose contents `commit` records by default; nil for a bare store.
     var workingDirectory: String?
 
-    /// `path` names a bare store, or a working directory holding `.infinity`, or `.infinity` itself.
+    /// `path` names a bare store, or a working directory holding `.infinity`, or `.infinity` itself;
+    /// or it is a store URL (`sqlite:`, `s3://`), which has no working directory.
     init(given path: String) {
+        if case .remote = try? StoreAddress(path) {
+            storePath = path
+            workingDirectory = nil
+            return
+        }
         let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
         let nested = absolute + "/" + Self.storeFolderName
         if Self.holdsStore(nested) {
@@ -128,5 +136,30 @@ struct Workspace {
 
     static func holdsStore(_ path: String) -> Bool {
         FileManager.default.fileExists(atPath: path + "/" + StoreConfiguration.objectName)
+    }
+}
+
+/// The stores this process opened. Those in other backends save their history when the command
+/// is done (see ``Store/flush()``), so every ref a command moved reaches the store.
+enum OpenedStores {
+    private static let opened = Mutex<[Store]>([])
+
+    static func open(_ location: String, passphrase: SecureBytes) async throws -> Store {
+        let store = try await Store.open(address: try StoreAddress(location), passphrase: passphrase)
+        opened.withLock { $0.append(store) }
+        return store
+    }
+
+    static func create(_ location: String, agentName: String, passphrase: SecureBytes) async throws -> Store {
+        let store = try await Store.create(address: try StoreAddress(location), agentName: agentName, passphrase: passphrase)
+        opened.withLock { $0.append(store) }
+        return store
+    }
+
+    static func flush() async throws {
+        for store in opened.withLock({ $0 }) {
+            try await store.flush()
+            try (store.backend as? SQLiteBackend)?.checkpoint()
+        }
     }
 }

@@ -11,7 +11,7 @@ struct OpenedStore {
 
     init(_ options: StoreOptionGroup) async throws {
         workspace = try options.location()
-        store = try await Store.open(at: workspace.storePath, passphrase: try options.passphrase())
+        store = try await OpenedStores.open(workspace.storePath, passphrase: try options.passphrase())
         database = try store.database(nodeCacheCapacity: 16 << 20)
     }
 

@@ -48,6 +48,8 @@ public final class Store: Sendable {
     public let agents: AgentBook
     /// Backends of the other agents' stores this one reaches.
     let peers = PeerBackends()
+    /// For a store in another backend: its history, synchronised with the working copy here.
+    let remoteHistory = Mutex<RemoteHistory?>(nil)
     let keys: AgentKeys
     private let masterSecret: SecureBytes
     /// The key file this store was unlocked with; a passphrase change replaces it.
@@ -314,9 +316,12 @@ public final class Store: Sendable {
         try file.commit()
     }
 
-    /// Makes everything put so far durable.
+    /// Makes everything put so far durable. For a store in another backend (see
+    /// ``StoreAddress``), this also saves its history there: call it after the last commit or
+    /// ref change.
     public func flush() async throws {
         try await chunks.flush()
+        try await remoteHistory.withLock({ $0 })?.push()
     }
 
     /// Recreates the chunk index from the packs alone.

@@ -17,7 +17,7 @@ import FoundationXML
 public final class S3Backend: Backend {
     public let configuration: S3Configuration
     private let session: URLSession
-    private let slots: RequestSlots
+    private let slots: AsyncSemaphore
 
     public init(configuration: S3Configuration) {
         self.configuration = configuration
@@ -25,7 +25,7 @@ public final class S3Backend: Backend {
         sessionConfiguration.timeoutIntervalForRequest = 120
         sessionConfiguration.httpMaximumConnectionsPerHost = configuration.maximumConcurrentRequests
         session = URLSession(configuration: sessionConfiguration)
-        slots = RequestSlots(configuration.maximumConcurrentRequests)
+        slots = AsyncSemaphore(configuration.maximumConcurrentRequests)
     }
 
     /// A backend for a store URL (`s3://bucket/prefix?endpoint=…`); see ``S3Configuration``.
@@ -238,17 +238,18 @@ public final class S3Backend: Backend {
     }
 }
 
-/// A counting semaphore for tasks: bounds the requests in flight.
-final class RequestSlots: Sendable {
+/// A counting semaphore for tasks: bounds the requests in flight, or with one slot, runs
+/// async work one at a time.
+public final class AsyncSemaphore: Sendable {
     private struct State {
         var free: Int
         var waiting: [CheckedContinuation<Void, Never>] = []
     }
     private let state: Mutex<State>
 
-    init(_ count: Int) { state = Mutex(State(free: max(1, count))) }
+    public init(_ count: Int) { state = Mutex(State(free: max(1, count))) }
 
-    func acquire() async {
+    public func acquire() async {
         await withCheckedContinuation { continuation in
             let resumeNow = state.withLock { state in
                 if state.free > 0 {
@@ -262,7 +263,7 @@ final class RequestSlots: Sendable {
         }
     }
 
-    func release() {
+    public func release() {
         let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
             if state.waiting.isEmpty {
                 state.free += 1

@@ -19,6 +19,15 @@ final class PeerBackends: Sendable {
         guard !location.isEmpty else {
             throw DatabaseError(.storage, "agent '\(agent)' has not said where its store is (its card has no location)")
         }
+        if case .remote = try? StoreAddress(location) {
+            do {
+                let backend = try StoreAddress(location).remoteBackend()
+                opened.withLock { $0[location] = backend }
+                return backend
+            } catch {
+                throw DatabaseError(.storage, "cannot reach the store of agent '\(agent)' at \(location)", cause: error)
+            }
+        }
         let path = try Self.localPath(location, agent: agent)
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
@@ -37,6 +46,7 @@ final class PeerBackends: Sendable {
     /// Whether an agent's store is gone: its location holds no store any more (not merely
     /// unreadable now). Such an agent has lost whatever it kept.
     func isGone(_ contact: Contact) -> Bool {
+        if case .remote = try? StoreAddress(contact.card.location) { return false }
         guard let path = try? Self.localPath(contact.card.location, agent: contact.handle) else { return false }
         return !FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent(StoreConfiguration.objectName))
     }
@@ -50,7 +60,7 @@ final class PeerBackends: Sendable {
         }
         guard !location.contains("://") else {
             throw DatabaseError(
-                .storage, "the store of agent '\(agent)' is at \(location), a kind of location this build cannot reach yet")
+                .storage, "the store of agent '\(agent)' is at \(location), a kind of location this build cannot reach")
         }
         return location
     }
@@ -75,7 +85,7 @@ extension Store {
 
     /// A path made absolute, so a card works from any directory; URLs unchanged.
     static func absoluteLocation(_ location: String) -> String {
-        guard !location.contains("://"), !location.isEmpty else { return location }
+        guard !location.isEmpty, case .directory = try? StoreAddress(location), !location.hasPrefix("file://") else { return location }
         return URL(fileURLWithPath: location).standardizedFileURL.path
     }
 

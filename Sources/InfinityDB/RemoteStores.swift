@@ -1,0 +1,201 @@
+import Foundation
+import InfinityBackends
+import InfinityCrypto
+import InfinitySQLite
+import Synchronization
+
+/// Where a store is: a local directory (a path, or a `file:` URL), or a store in another backend
+/// named by URL: a single SQLite file (`sqlite:PATH`) or an S3-compatible bucket (`s3://…`).
+public enum StoreAddress: Sendable {
+    case directory(String)
+    case remote(url: String)
+
+    public init(_ text: String) throws {
+        if text.hasPrefix("s3://") || text.hasPrefix("sqlite:") {
+            self = .remote(url: text)
+        } else if text.hasPrefix("file://") {
+            guard let url = URL(string: text), url.isFileURL else {
+                throw StoreError(.invalidArgument, "'\(text)' is not a valid file URL")
+            }
+            self = .directory(url.path)
+        } else if let colon = text.range(of: "://") {
+            throw StoreError(
+                .invalidArgument, "'\(text)' names a kind of store this build cannot reach ('\(text[..<colon.lowerBound])'); use a path, file://, sqlite: or s3://")
+        } else {
+            self = .directory(text)
+        }
+    }
+
+    /// The backend a remote address names.
+    func remoteBackend() throws -> any Backend {
+        guard case .remote(let url) = self else { preconditionFailure("a directory has no remote backend") }
+        if url.hasPrefix("sqlite:") {
+            let path = String(url.dropFirst("sqlite:".count))
+            guard !path.isEmpty else { throw StoreError(.invalidArgument, "'\(url)' names no file: write sqlite:PATH") }
+            return try SQLiteBackend(path: path)
+        }
+        return try S3Backend(url: url)
+    }
+
+    /// Where this machine keeps a remote store's local state (its chunk index, and its working
+    /// copy of the history): `$INFINITY_HOME/stores/<hash of the URL>` (INFINITY_HOME defaults
+    /// to ~/.infinity).
+    func stateDirectory() throws -> String {
+        guard case .remote(let url) = self else { preconditionFailure("a directory keeps its own state") }
+        let home = ProcessInfo.processInfo.environment["INFINITY_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? (NSHomeDirectory() + "/.infinity")
+        let directory = "\(home)/stores/\(Hex.encode(SHA256.hash(Array(url.utf8))).prefix(24))"
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw StoreError(.io, "cannot create the local state folder \(directory) of store \(url)", cause: error)
+        }
+        return directory
+    }
+}
+
+extension Store {
+    /// Opens the store at an address (see ``StoreAddress``). A remote store's history is taken
+    /// from the store first, so another machine's commits are seen.
+    public static func open(address: StoreAddress, passphrase: SecureBytes) async throws -> Store {
+        switch address {
+        case .directory(let path):
+            return try await open(at: path, passphrase: passphrase)
+        case .remote(let url):
+            let backend = try address.remoteBackend()
+            guard try await backend.info(StoreConfiguration.objectName) != nil else {
+                throw StoreError(.notAStore, "\(url) is not an InfinityDB store: it has no config object")
+            }
+            let history = RemoteHistory(backend: backend, directory: try address.stateDirectory(), location: url)
+            try await history.pull()
+            let store = try await open(
+                backend: backend, indexPath: history.directory + "/index.sqlite", historyPath: history.refsPath, location: url,
+                passphrase: passphrase)
+            store.remoteHistory.withLock { $0 = history }
+            return store
+        }
+    }
+
+    /// Creates a store at an address (see ``StoreAddress``), with a new agent as its owner.
+    public static func create(
+        address: StoreAddress, agentName: String, passphrase: SecureBytes, options: StoreOptions = StoreOptions()
+    ) async throws -> Store {
+        switch address {
+        case .directory(let path):
+            return try await create(at: path, agentName: agentName, passphrase: passphrase, options: options)
+        case .remote(let url):
+            let backend = try address.remoteBackend()
+            if let s3 = backend as? S3Backend { try await s3.createBucketIfMissing() }
+            let directory = try address.stateDirectory()
+            // Local state left by an earlier store at this URL belongs to nothing now.
+            for name in ["index.sqlite", "refs.sqlite", "agents.sqlite", RemoteHistory.recordName] {
+                for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: "\(directory)/\(name)\(suffix)") }
+            }
+            let history = RemoteHistory(backend: backend, directory: directory, location: url)
+            let store = try await create(
+                backend: backend, indexPath: directory + "/index.sqlite", historyPath: history.refsPath, location: url,
+                agentName: agentName, passphrase: passphrase, options: options)
+            store.remoteHistory.withLock { $0 = history }
+            try await store.flush()
+            return store
+        }
+    }
+}
+
+/// The history (refs, reflog, commit catalog) and contacts of a store in another backend: kept
+/// as SQLite files in the store (`history/refs.sqlite`, `history/agents.sqlite`, and
+/// `history/version` naming the current pair), with a working copy on this machine.
+///
+/// ``pull()`` replaces the working copy when the store holds a newer version; ``push()`` uploads
+/// a consistent snapshot of the working copy when it changed, after checking that nobody else
+/// pushed since this copy was taken (refused as a conflict otherwise: run the command again).
+final class RemoteHistory: Sendable {
+    static let recordName = "history-version.json"
+    static let versionObject = "history/version"
+    static let files = ["refs.sqlite", "agents.sqlite"]
+
+    let backend: any Backend
+    let directory: String
+    let location: String
+    /// Pushes run one at a time: a second would see the first's version as someone else's.
+    private let pushing = AsyncSemaphore(1)
+
+    var refsPath: String { directory + "/refs.sqlite" }
+
+    init(backend: any Backend, directory: String, location: String) {
+        self.backend = backend
+        self.directory = directory
+        self.location = location
+    }
+
+    /// What this working copy was last in step with: the store's version token, and the hash of
+    /// the snapshot pushed or pulled then.
+    private struct Record: Codable {
+        var version: String
+        var snapshot: String
+    }
+
+    private var recordPath: String { "\(directory)/\(Self.recordName)" }
+
+    private func readRecord() -> Record? {
+        guard let data = FileManager.default.contents(atPath: recordPath) else { return nil }
+        return try? JSONDecoder().decode(Record.self, from: data)
+    }
+
+    private func writeRecord(_ record: Record) throws {
+        try JSONEncoder().encode(record).write(to: URL(fileURLWithPath: recordPath), options: .atomic)
+    }
+
+    private func remoteVersion() async throws -> Record? {
+        guard try await backend.info(Self.versionObject) != nil else { return nil }
+        return try? JSONDecoder().decode(Record.self, from: Data(try await backend.get(Self.versionObject)))
+    }
+
+    /// Takes the store's history when it is newer than the working copy.
+    func pull() async throws {
+        guard let remote = try await remoteVersion(), remote.version != readRecord()?.version else { return }
+        for file in Self.files {
+            let bytes = try await backend.get("history/\(file)")
+            let path = "\(directory)/\(file)"
+            for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+            try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic)
+        }
+        try writeRecord(remote)
+    }
+
+    /// Uploads the working copy when it changed since it was last in step with the store.
+    ///
+    /// - Throws: ``StoreError/Code/conflict`` when another machine pushed meanwhile.
+    func push() async throws {
+        await pushing.acquire()
+        defer { pushing.release() }
+        let snapshotDirectory = directory + "/snapshot"
+        try? FileManager.default.removeItem(atPath: snapshotDirectory)
+        try FileManager.default.createDirectory(atPath: snapshotDirectory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: snapshotDirectory) }
+        var snapshots: [String: [UInt8]] = [:]
+        var hasher = SHA256Hasher()
+        for file in Self.files {
+            // VACUUM INTO writes one consistent file, write-ahead log included.
+            let copy = "\(snapshotDirectory)/\(file)"
+            let connection = try SQLiteConnection(path: "\(directory)/\(file)")
+            try connection.execute("VACUUM INTO '\(copy.replacingOccurrences(of: "'", with: "''"))'")
+            let bytes = Array(FileManager.default.contents(atPath: copy) ?? Data())
+            snapshots[file] = bytes
+            hasher.update(Array(file.utf8) + SHA256.hash(bytes))
+        }
+        let snapshot = Hex.encode(hasher.finalize())
+        let record = readRecord()
+        guard snapshot != record?.snapshot else { return }
+        let remote = try await remoteVersion()
+        guard remote?.version == record?.version else {
+            throw StoreError(
+                .conflict,
+                "the history of store \(location) was changed elsewhere while this ran; nothing of it was lost there, but this change to refs was not saved: run the command again")
+        }
+        for file in Self.files { try await backend.put("history/\(file)", snapshots[file]!) }
+        let next = Record(version: Hex.encode(SecureRandom.bytes(count: 16)), snapshot: snapshot)
+        try await backend.put(Self.versionObject, Array(try JSONEncoder().encode(next)))
+        try writeRecord(next)
+    }
+}
