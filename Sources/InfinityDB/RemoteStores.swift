@@ -1,6 +1,7 @@
 import Foundation
 import InfinityBackends
 import InfinityCrypto
+import InfinityPacks
 import InfinitySQLite
 import Synchronization
 
@@ -37,6 +38,18 @@ public enum StoreAddress: Sendable {
         return try S3Backend(url: url)
     }
 
+    /// The backend of a remote address as a store reads it: a bucket behind a local disk cache
+    /// that keeps its metadata packs warm (`INFINITY_CACHE_SIZE` bytes, default 1 GiB), so `log`,
+    /// `ls` and `diff` reach the bucket only for what is new; a file as it is.
+    func cachedBackend(in directory: String, packKinds: PackKinds) async throws -> any Backend {
+        let backend = try remoteBackend()
+        guard backend is S3Backend else { return backend }
+        let capacity = ProcessInfo.processInfo.environment["INFINITY_CACHE_SIZE"].flatMap { Int($0) } ?? (1 << 30)
+        return try await CachingBackend(
+            remote: backend, directory: directory + "/cache", capacity: capacity,
+            keepWarm: { name in packKinds.kind(ofPack: name) == .metadata })
+    }
+
     /// Where this machine keeps a remote store's local state (its chunk index, and its working
     /// copy of the history): `$INFINITY_HOME/stores/<hash of the URL>` (INFINITY_HOME defaults
     /// to ~/.infinity).
@@ -62,15 +75,18 @@ extension Store {
         case .directory(let path):
             return try await open(at: path, passphrase: passphrase)
         case .remote(let url):
-            let backend = try address.remoteBackend()
+            let directory = try address.stateDirectory()
+            let packKinds = PackKinds()
+            let backend = try await address.cachedBackend(in: directory, packKinds: packKinds)
             guard try await backend.info(StoreConfiguration.objectName) != nil else {
                 throw StoreError(.notAStore, "\(url) is not an InfinityDB store: it has no config object")
             }
-            let history = RemoteHistory(backend: backend, directory: try address.stateDirectory(), location: url)
+            let history = RemoteHistory(backend: backend, directory: directory, location: url)
             try await history.pull()
             let store = try await open(
                 backend: backend, indexPath: history.directory + "/index.sqlite", historyPath: history.refsPath, location: url,
                 passphrase: passphrase)
+            packKinds.index.withLock { $0 = store.chunks.packs.index }
             store.remoteHistory.withLock { $0 = history }
             return store
         }
@@ -84,17 +100,20 @@ extension Store {
         case .directory(let path):
             return try await create(at: path, agentName: agentName, passphrase: passphrase, options: options)
         case .remote(let url):
-            let backend = try address.remoteBackend()
-            if let s3 = backend as? S3Backend { try await s3.createBucketIfMissing() }
             let directory = try address.stateDirectory()
             // Local state left by an earlier store at this URL belongs to nothing now.
             for name in ["index.sqlite", "refs.sqlite", "agents.sqlite", RemoteHistory.recordName] {
                 for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: "\(directory)/\(name)\(suffix)") }
             }
+            try? FileManager.default.removeItem(atPath: directory + "/cache")
+            if let s3 = try address.remoteBackend() as? S3Backend { try await s3.createBucketIfMissing() }
+            let packKinds = PackKinds()
+            let backend = try await address.cachedBackend(in: directory, packKinds: packKinds)
             let history = RemoteHistory(backend: backend, directory: directory, location: url)
             let store = try await create(
                 backend: backend, indexPath: directory + "/index.sqlite", historyPath: history.refsPath, location: url,
                 agentName: agentName, passphrase: passphrase, options: options)
+            packKinds.index.withLock { $0 = store.chunks.packs.index }
             store.remoteHistory.withLock { $0 = history }
             try await store.flush()
             return store
@@ -197,5 +216,16 @@ final class RemoteHistory: Sendable {
         let next = Record(version: Hex.encode(SecureRandom.bytes(count: 16)), snapshot: snapshot)
         try await backend.put(Self.versionObject, Array(try JSONEncoder().encode(next)))
         try writeRecord(next)
+    }
+}
+
+/// The kinds of a store's packs, from its chunk index once the store is open: which packs a
+/// cache keeps warm.
+final class PackKinds: Sendable {
+    let index = Mutex<ChunkIndex?>(nil)
+
+    func kind(ofPack name: String) -> PackKind? {
+        guard name.hasPrefix(PackFormat.objectPrefix), let index = index.withLock({ $0 }) else { return nil }
+        return try? index.kind(ofPack: name)
     }
 }

@@ -227,6 +227,15 @@ public final class ChunkIndex: Sendable {
         }
     }
 
+    /// The kind of an indexed pack, or nil when the index does not know it.
+    public func kind(ofPack name: String) throws -> PackKind? {
+        try withConnection("reading pack \(name)") { db in
+            let rows = try db.cachedStatement("SELECT kind FROM packs WHERE name = ?").rows([.text(name)])
+            guard case .integer(let kind) = rows.first?[0] else { return nil }
+            return PackKind(rawValue: UInt8(clamping: kind))
+        }
+    }
+
     /// Every indexed pack with the number of chunks the index places in it, sorted by name.
     /// Retired packs (deleted, or being deleted, by garbage collection) are not listed.
     public func packs() throws -> [IndexedPack] {

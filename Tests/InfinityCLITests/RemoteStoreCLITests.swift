@@ -7,7 +7,7 @@ private let s3URL = ProcessInfo.processInfo.environment["INFINITY_TEST_S3_URL"]
 /// Stores named by URL: the history lives in the store, so a second machine (another
 /// INFINITY_HOME, hence another local state) sees every commit and restores it.
 @Suite(.serialized) struct RemoteStoreCLITests {
-    private func roundTrip(store: String, in directory: String) async throws {
+    private func roundTrip(store: String, in directory: String, warmCache: Bool = false) async throws {
         let data = directory + "/data"
         try FileManager.default.createDirectory(atPath: data + "/sub", withIntermediateDirectories: true)
         try Data("hello\n".utf8).write(to: URL(fileURLWithPath: data + "/a.txt"))
@@ -21,6 +21,12 @@ private let s3URL = ProcessInfo.processInfo.environment["INFINITY_TEST_S3_URL"]
 
         let log = try await second.call("log")
         #expect(log.status == 0 && log.output.contains("from the first machine") && log.output.contains("tag: v1"), "\(log.output)\(log.error)")
+        if warmCache {
+            // The commit's metadata pack is now on the second machine's disk; its file data is not.
+            let cached = FileManager.default.enumerator(atPath: directory + "/machine-2/stores")?.allObjects
+                .compactMap { $0 as? String }.filter { $0.contains("/cache/packs/") && ($0.split(separator: "/").last?.count ?? 0) == 64 } ?? []
+            #expect(cached.count >= 1, "\(cached)")
+        }
         #expect(try await second.call("checkout", "v1", "--to", directory + "/restored").status == 0)
         #expect(FileManager.default.contentsEqual(atPath: data, andPath: directory + "/restored" + data))
         try Data("more\n".utf8).write(to: URL(fileURLWithPath: data + "/c.txt"))
@@ -41,7 +47,41 @@ private let s3URL = ProcessInfo.processInfo.environment["INFINITY_TEST_S3_URL"]
         try await withTemporaryDirectory { directory in
             var components = URLComponents(string: s3URL!)!
             components.path = "/cli-\(UUID().uuidString.lowercased())"
-            try await roundTrip(store: components.string!, in: directory)
+            try await roundTrip(store: components.string!, in: directory, warmCache: true)
+        }
+    }
+
+    /// Alice's store is one SQLite file; Bob's is in the S3 bucket when one is given, else another
+    /// file: a share crosses from one to the other.
+    @Test func agentsInDifferentKindsOfStoreShare() async throws {
+        try await withTemporaryDirectory { directory in
+            var bobStore = "sqlite:" + directory + "/bob.sqlite"
+            if let s3URL {
+                var components = URLComponents(string: s3URL)!
+                components.path = "/bob-\(UUID().uuidString.lowercased())"
+                bobStore = components.string!
+            }
+            let environment = ["INFINITY_PASSPHRASE": "remote", "INFINITY_HOME": directory + "/home"]
+            let alice = Infinity(environment: environment.merging(["INFINITY_STORE": "sqlite:" + directory + "/alice.sqlite"]) { $1 })
+            let bob = Infinity(environment: environment.merging(["INFINITY_STORE": bobStore]) { $1 })
+            #expect(try await alice.call("init", "--bare", "sqlite:" + directory + "/alice.sqlite", "--name", "alice", "-q").status == 0)
+            #expect(try await bob.call("init", "--bare", bobStore, "--name", "bob", "-q").status == 0)
+            let bobCard = try await bob.call("agent", "export").output.trimmingCharacters(in: .whitespacesAndNewlines)
+            let aliceCard = try await alice.call("agent", "export").output.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(try await alice.call("agent", "import", bobCard).status == 0)
+            #expect(try await bob.call("agent", "import", aliceCard).status == 0)
+            let shown = try await alice.call("agent", "show", "bob")
+            #expect(shown.output.contains(bobStore), "\(shown.output)")
+
+            try FileManager.default.createDirectory(atPath: directory + "/notes", withIntermediateDirectories: true)
+            try Data("shared across stores\n".utf8).write(to: URL(fileURLWithPath: directory + "/notes/n.txt"))
+            #expect(try await alice.call("commit", directory + "/notes", "-m", "notes", "-q").status == 0)
+            let shared = try await alice.call("share", "main", "--with", "bob")
+            #expect(shared.status == 0, "\(shared.error)")
+            let accepted = try await bob.call("accept")
+            #expect(accepted.status == 0 && accepted.output.contains("alice/main"), "\(accepted.error)")
+            let cat = try await bob.call("cat", "alice/main:" + String(directory.dropFirst()) + "/notes/n.txt")
+            #expect(cat.output == "shared across stores\n", "\(cat.error)")
         }
     }
 
