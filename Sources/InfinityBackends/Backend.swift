@@ -99,3 +99,17 @@ public enum ObjectName {
         return nil
     }
 }
+
+/// A backend that can replace an object only if nobody changed it since it was read: a
+/// compare-and-swap on one object, which is how writers on several machines take turns.
+public protocol ConditionalWrites: Backend {
+    /// The object's bytes and a tag that changes whenever the object does; nil when it is absent.
+    func getVersioned(_ name: String) async throws -> (bytes: [UInt8], version: String)?
+
+    /// Stores `data` only if the object is still at `expected` (nil: only if it does not exist),
+    /// and returns the new version.
+    ///
+    /// - Throws: ``BackendError/Code/preconditionFailed`` naming the object when it is not.
+    @discardableResult
+    func put(_ name: String, _ data: [UInt8], ifVersion expected: String?) async throws -> String
+}

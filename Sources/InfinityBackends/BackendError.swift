@@ -22,6 +22,8 @@ public struct BackendError: Error, CustomStringConvertible, Sendable {
         public static let permissionDenied = Code(rawValue: "permissionDenied")
         /// The storage is read-only.
         public static let readOnly = Code(rawValue: "readOnly")
+        /// A conditional write found the object changed (or present) since it was read.
+        public static let preconditionFailed = Code(rawValue: "preconditionFailed")
     }
 
     /// What kind of failure this is.

@@ -1,4 +1,5 @@
 import Foundation
+import InfinityCrypto
 import InfinitySQLite
 import Synchronization
 
@@ -8,7 +9,7 @@ import Synchronization
 /// only the bytes asked for.
 ///
 /// Safe to share between tasks (one connection, used under a lock).
-public final class SQLiteBackend: Backend {
+public final class SQLiteBackend: ConditionalWrites {
     public let path: String
     private let lock = Mutex(())
     nonisolated(unsafe) private let connection: SQLiteConnection
@@ -113,6 +114,37 @@ public final class SQLiteBackend: Backend {
         try withConnection(name, "delete '\(name)'") { db in
             try db.cachedStatement("DELETE FROM objects WHERE name = ?").run([.text(name)])
         }
+    }
+
+    // MARK: Conditional writes (the version is the SHA-256 of the contents)
+
+    public func getVersioned(_ name: String) async throws -> (bytes: [UInt8], version: String)? {
+        guard let bytes = try? await get(name) else {
+            try ObjectName.validate(name)
+            return nil
+        }
+        return (bytes, Hex.encode(SHA256.hash(bytes)))
+    }
+
+    @discardableResult
+    public func put(_ name: String, _ data: [UInt8], ifVersion expected: String?) async throws -> String {
+        try ObjectName.validate(name)
+        try withConnection(name, "store '\(name)'") { db in
+            try db.transaction {
+                let rows = try db.cachedStatement("SELECT data FROM objects WHERE name = ?").rows([.text(name)])
+                let current: String? = rows.first.map { row in
+                    guard case .blob(let bytes) = row[0] else { return Hex.encode(SHA256.hash([UInt8]())) }
+                    return Hex.encode(SHA256.hash(bytes))
+                }
+                guard current == expected else {
+                    throw BackendError(code: .preconditionFailed, objectName: name, message: "object '\(name)' in \(path) changed since it was read")
+                }
+                try db.cachedStatement(
+                    "INSERT INTO objects(name, data) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET data = excluded.data"
+                ).run([.text(name), .blob(data)])
+            }
+        }
+        return Hex.encode(SHA256.hash(data))
     }
 
     /// Moves everything written into the file itself (out of the write-ahead log), so the store is

@@ -70,18 +70,22 @@ public enum StoreAddress: Sendable {
 extension Store {
     /// Opens the store at an address (see ``StoreAddress``). A remote store's history is taken
     /// from the store first, so another machine's commits are seen.
-    public static func open(address: StoreAddress, passphrase: SecureBytes) async throws -> Store {
+    ///
+    /// - Parameter stateDirectory: where this machine keeps a remote store's chunk index and its
+    ///   copy of the history (default: `$INFINITY_HOME/stores/<hash of the URL>`).
+    public static func open(address: StoreAddress, passphrase: SecureBytes, stateDirectory: String? = nil) async throws -> Store {
         switch address {
         case .directory(let path):
             return try await open(at: path, passphrase: passphrase)
         case .remote(let url):
-            let directory = try address.stateDirectory()
+            let directory = try stateDirectory ?? address.stateDirectory()
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             let packKinds = PackKinds()
             let backend = try await address.cachedBackend(in: directory, packKinds: packKinds)
             guard try await backend.info(StoreConfiguration.objectName) != nil else {
                 throw StoreError(.notAStore, "\(url) is not an InfinityDB store: it has no config object")
             }
-            let history = RemoteHistory(backend: backend, directory: directory, location: url)
+            let history = try RemoteHistory(backend: backend, directory: directory, location: url)
             try await history.pull()
             let store = try await open(
                 backend: backend, indexPath: history.directory + "/index.sqlite", historyPath: history.refsPath, location: url,
@@ -94,13 +98,15 @@ extension Store {
 
     /// Creates a store at an address (see ``StoreAddress``), with a new agent as its owner.
     public static func create(
-        address: StoreAddress, agentName: String, passphrase: SecureBytes, options: StoreOptions = StoreOptions()
+        address: StoreAddress, agentName: String, passphrase: SecureBytes, options: StoreOptions = StoreOptions(),
+        stateDirectory: String? = nil
     ) async throws -> Store {
         switch address {
         case .directory(let path):
             return try await create(at: path, agentName: agentName, passphrase: passphrase, options: options)
         case .remote(let url):
-            let directory = try address.stateDirectory()
+            let directory = try stateDirectory ?? address.stateDirectory()
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             // Local state left by an earlier store at this URL belongs to nothing now.
             for name in ["index.sqlite", "refs.sqlite", "agents.sqlite", RemoteHistory.recordName] {
                 for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: "\(directory)/\(name)\(suffix)") }
@@ -109,7 +115,7 @@ extension Store {
             if let s3 = try address.remoteBackend() as? S3Backend { try await s3.createBucketIfMissing() }
             let packKinds = PackKinds()
             let backend = try await address.cachedBackend(in: directory, packKinds: packKinds)
-            let history = RemoteHistory(backend: backend, directory: directory, location: url)
+            let history = try RemoteHistory(backend: backend, directory: directory, location: url)
             let store = try await create(
                 backend: backend, indexPath: directory + "/index.sqlite", historyPath: history.refsPath, location: url,
                 agentName: agentName, passphrase: passphrase, options: options)
@@ -122,18 +128,19 @@ extension Store {
 }
 
 /// The history (refs, reflog, commit catalog) and contacts of a store in another backend: kept
-/// as SQLite files in the store (`history/refs.sqlite`, `history/agents.sqlite`, and
-/// `history/version` naming the current pair), with a working copy on this machine.
+/// as SQLite files in the store, `history/<version>/refs.sqlite` and `…/agents.sqlite`, with
+/// `history/version` naming the current version; this machine works on a copy.
 ///
-/// ``pull()`` replaces the working copy when the store holds a newer version; ``push()`` uploads
-/// a consistent snapshot of the working copy when it changed, after checking that nobody else
-/// pushed since this copy was taken (refused as a conflict otherwise: run the command again).
+/// ``pull()`` replaces the copy when the store holds a newer version. ``push()`` uploads a
+/// consistent snapshot of the copy under a new version, then moves `history/version` to it with a
+/// conditional write that succeeds only if nobody moved it since this copy was taken: two
+/// machines can never overwrite each other's history; the one that loses is told to run again.
 final class RemoteHistory: Sendable {
     static let recordName = "history-version.json"
     static let versionObject = "history/version"
     static let files = ["refs.sqlite", "agents.sqlite"]
 
-    let backend: any Backend
+    let backend: any ConditionalWrites
     let directory: String
     let location: String
     /// Pushes run one at a time: a second would see the first's version as someone else's.
@@ -141,17 +148,26 @@ final class RemoteHistory: Sendable {
 
     var refsPath: String { directory + "/refs.sqlite" }
 
-    init(backend: any Backend, directory: String, location: String) {
-        self.backend = backend
+    init(backend: any Backend, directory: String, location: String) throws {
+        guard let conditional = (backend as? CachingBackend)?.remote as? any ConditionalWrites ?? backend as? any ConditionalWrites else {
+            throw StoreError(.invalidArgument, "store \(location) cannot keep its history: its backend has no conditional writes")
+        }
+        self.backend = conditional
         self.directory = directory
         self.location = location
     }
 
-    /// What this working copy was last in step with: the store's version token, and the hash of
-    /// the snapshot pushed or pulled then.
+    /// The version named by `history/version`: its files, and the snapshot they hold.
+    private struct Version: Codable {
+        var version: String
+        var snapshot: String
+    }
+
+    /// What this copy was last in step with: that version, and the object's tag then.
     private struct Record: Codable {
         var version: String
         var snapshot: String
+        var tag: String
     }
 
     private var recordPath: String { "\(directory)/\(Self.recordName)" }
@@ -165,26 +181,27 @@ final class RemoteHistory: Sendable {
         try JSONEncoder().encode(record).write(to: URL(fileURLWithPath: recordPath), options: .atomic)
     }
 
-    private func remoteVersion() async throws -> Record? {
-        guard try await backend.info(Self.versionObject) != nil else { return nil }
-        return try? JSONDecoder().decode(Record.self, from: Data(try await backend.get(Self.versionObject)))
-    }
+    private static func object(_ file: String, version: String) -> String { "history/\(version)/\(file)" }
 
-    /// Takes the store's history when it is newer than the working copy.
+    /// Takes the store's history when it is newer than the copy.
     func pull() async throws {
-        guard let remote = try await remoteVersion(), remote.version != readRecord()?.version else { return }
+        guard let (bytes, tag) = try await backend.getVersioned(Self.versionObject) else { return }
+        guard let current = try? JSONDecoder().decode(Version.self, from: Data(bytes)) else {
+            throw StoreError(.corrupt, "the history version of store \(location) (\(Self.versionObject)) is damaged")
+        }
+        guard current.version != readRecord()?.version else { return }
         for file in Self.files {
-            let bytes = try await backend.get("history/\(file)")
+            let data = try await backend.get(Self.object(file, version: current.version))
             let path = "\(directory)/\(file)"
             for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
-            try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic)
+            try Data(data).write(to: URL(fileURLWithPath: path), options: .atomic)
         }
-        try writeRecord(remote)
+        try writeRecord(Record(version: current.version, snapshot: current.snapshot, tag: tag))
     }
 
-    /// Uploads the working copy when it changed since it was last in step with the store.
+    /// Uploads the copy when it changed since it was last in step with the store.
     ///
-    /// - Throws: ``StoreError/Code/conflict`` when another machine pushed meanwhile.
+    /// - Throws: ``StoreError/Code/conflict`` when another machine moved the history meanwhile.
     func push() async throws {
         await pushing.acquire()
         defer { pushing.release() }
@@ -206,16 +223,24 @@ final class RemoteHistory: Sendable {
         let snapshot = Hex.encode(hasher.finalize())
         let record = readRecord()
         guard snapshot != record?.snapshot else { return }
-        let remote = try await remoteVersion()
-        guard remote?.version == record?.version else {
+        let next = Version(version: Hex.encode(SecureRandom.bytes(count: 16)), snapshot: snapshot)
+        for file in Self.files { try await backend.put(Self.object(file, version: next.version), snapshots[file]!) }
+        let tag: String
+        do {
+            tag = try await backend.put(Self.versionObject, Array(try JSONEncoder().encode(next)), ifVersion: record?.tag)
+        } catch let error as BackendError where error.code == .preconditionFailed {
+            for file in Self.files { try? await backend.delete(Self.object(file, version: next.version)) }
             throw StoreError(
                 .conflict,
                 "the history of store \(location) was changed elsewhere while this ran; nothing of it was lost there, but this change to refs was not saved: run the command again")
         }
-        for file in Self.files { try await backend.put("history/\(file)", snapshots[file]!) }
-        let next = Record(version: Hex.encode(SecureRandom.bytes(count: 16)), snapshot: snapshot)
-        try await backend.put(Self.versionObject, Array(try JSONEncoder().encode(next)))
-        try writeRecord(next)
+        try writeRecord(Record(version: next.version, snapshot: snapshot, tag: tag))
+        // Versions before the one this copy came from are no longer read by anyone in step.
+        for object in (try? await backend.list(prefix: "history/")) ?? [] {
+            let parts = object.name.split(separator: "/")
+            guard parts.count == 3, String(parts[1]) != next.version, String(parts[1]) != record?.version else { continue }
+            try? await backend.delete(object.name)
+        }
     }
 }
 

@@ -14,7 +14,7 @@ import FoundationXML
 /// Requests are signed with ``SignatureV4``; at most ``S3Configuration/maximumConcurrentRequests``
 /// run at once; a request that fails with 5xx, 429 or a network error is retried with exponential
 /// backoff. A PUT replaces an object whole, so readers never see a partial one.
-public final class S3Backend: Backend {
+public final class S3Backend: ConditionalWrites {
     public let configuration: S3Configuration
     private let session: URLSession
     private let slots: AsyncSemaphore
@@ -120,6 +120,30 @@ public final class S3Backend: Backend {
         try ObjectName.validate(name)
         let response = try await send("DELETE", key: name)
         guard response.status == 204 || response.status == 200 || response.status == 404 else { throw failure(response, name, "delete") }
+    }
+
+    // MARK: Conditional writes
+
+    public func getVersioned(_ name: String) async throws -> (bytes: [UInt8], version: String)? {
+        try ObjectName.validate(name)
+        let response = try await send("GET", key: name)
+        if response.status == 404 { return nil }
+        guard response.status == 200, let etag = response.headers["etag"] else { throw failure(response, name, "read") }
+        return (response.body, etag)
+    }
+
+    @discardableResult
+    public func put(_ name: String, _ data: [UInt8], ifVersion expected: String?) async throws -> String {
+        try ObjectName.validate(name)
+        let condition = expected.map { ["if-match": $0] } ?? ["if-none-match": "*"]
+        let response = try await send("PUT", key: name, headers: condition, body: data)
+        if response.status == 412 || response.status == 409 {
+            throw BackendError(
+                code: .preconditionFailed, objectName: name,
+                message: "object '\(name)' in \(configuration.description) changed since it was read")
+        }
+        guard response.status == 200, let etag = response.headers["etag"] else { throw failure(response, name, "store") }
+        return etag
     }
 
     // MARK: Requests
