@@ -2,9 +2,11 @@ import Foundation
 import Synchronization
 
 /// A bounded local-disk cache in front of a slower backend (the warm tier over the cold one):
-/// objects chosen by ``keepWarm`` are kept whole in a local directory after they are written or
-/// first read, and later reads of them, ranged or whole, are served from disk. The cache never
-/// holds more than ``capacity`` bytes: the least recently used objects are dropped first.
+/// objects chosen by ``keepWarm`` are fetched whole on their first read and kept in a local
+/// directory, and later reads of them, ranged or whole, are served from disk: a restore that
+/// reads many chunks of a pack fetches the pack once. The cache never holds more than
+/// ``capacity`` bytes: objects ``evictFirst`` names (file data) are dropped before the others
+/// (metadata), each group least recently used first.
 ///
 /// Only objects whose name never gets new contents may be kept warm (packs, which are named by
 /// their content): a cached copy is not checked against the backend again. Writes go to the
@@ -14,6 +16,9 @@ public final class CachingBackend: Backend {
     public let capacity: Int
     private let cache: LocalDirectoryBackend
     private let keepWarm: @Sendable (String) -> Bool
+    private let evictFirst: @Sendable (String) -> Bool
+    /// Whole-object fetches under way, so concurrent first reads of one pack fetch it once.
+    private let fetches = Mutex<[String: Task<[UInt8], any Error>]>([:])
 
     private struct Entry {
         var size: Int
@@ -43,13 +48,16 @@ public final class CachingBackend: Backend {
     ///   - directory: where cached objects are kept; what an earlier run left there is reused.
     ///   - capacity: bytes the cache may hold.
     ///   - keepWarm: which objects to keep (by default every pack).
+    ///   - evictFirst: which kept objects go before the others when room is needed.
     public init(
         remote: any Backend, directory: String, capacity: Int,
-        keepWarm: @escaping @Sendable (String) -> Bool = { $0.hasPrefix("packs/") }
+        keepWarm: @escaping @Sendable (String) -> Bool = { $0.hasPrefix("packs/") },
+        evictFirst: @escaping @Sendable (String) -> Bool = { _ in false }
     ) async throws {
         self.remote = remote
         self.capacity = max(0, capacity)
         self.keepWarm = keepWarm
+        self.evictFirst = evictFirst
         cache = try LocalDirectoryBackend(root: directory)
         var initial = State()
         for object in try await cache.list(prefix: "") {
@@ -66,19 +74,19 @@ public final class CachingBackend: Backend {
 
     // MARK: Backend
 
+    /// Writes through to the backend; a copy is kept only once the object is read, so a large
+    /// backup does not also fill the local disk.
     public func put(_ name: String, _ data: [UInt8]) async throws {
         try ObjectName.validate(name)
         try await forget(name)
         try await remote.put(name, data)
-        if keepWarm(name) { try await admit(name, data) }
     }
 
     public func get(_ name: String) async throws -> [UInt8] {
         try ObjectName.validate(name)
         if touch(name), let bytes = try? await cache.get(name) { return bytes }
-        let bytes = try await remote.get(name)
-        if keepWarm(name) { try await admit(name, bytes) }
-        return bytes
+        guard keepWarm(name) else { return try await remote.get(name) }
+        return try await fetchWhole(name)
     }
 
     public func get(_ name: String, range: Range<Int>) async throws -> [UInt8] {
@@ -86,8 +94,7 @@ public final class CachingBackend: Backend {
         if touch(name), let bytes = try? await cache.get(name, range: range) { return bytes }
         guard keepWarm(name) else { return try await remote.get(name, range: range) }
         // A first read of an object to keep warm fetches it whole: the next ranges are local.
-        let whole = try await remote.get(name)
-        try await admit(name, whole)
+        let whole = try await fetchWhole(name)
         guard range.lowerBound >= 0, range.upperBound <= whole.count else {
             throw BackendError(
                 code: .rangeNotSatisfiable, objectName: name,
@@ -111,6 +118,22 @@ public final class CachingBackend: Backend {
     }
 
     // MARK: Cache
+
+    /// Fetches an object whole and keeps it, once however many readers ask at the same time.
+    private func fetchWhole(_ name: String) async throws -> [UInt8] {
+        let task = fetches.withLock { fetches in
+            if let running = fetches[name] { return running }
+            let task = Task { [self] () async throws -> [UInt8] in
+                let bytes = try await remote.get(name)
+                try await admit(name, bytes)
+                return bytes
+            }
+            fetches[name] = task
+            return task
+        }
+        defer { fetches.withLock { $0[name] = nil } }
+        return try await task.value
+    }
 
     /// Whether the object is cached; counts a hit (and makes it the most recently used) or a miss.
     private func touch(_ name: String) -> Bool {
@@ -153,7 +176,10 @@ public final class CachingBackend: Backend {
     private func evict(toFit incoming: Int) async throws {
         let victims = state.withLock { state -> [String] in
             var victims: [String] = []
-            let byAge = state.entries.sorted { $0.value.lastUse < $1.value.lastUse }
+            let byAge = state.entries.sorted { a, b in
+                let (first, second) = (evictFirst(a.key), evictFirst(b.key))
+                return first != second ? first : a.value.lastUse < b.value.lastUse
+            }
             var index = 0
             while state.bytes + incoming > capacity, index < byAge.count {
                 let (name, entry) = byAge[index]

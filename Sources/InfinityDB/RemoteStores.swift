@@ -39,15 +39,17 @@ public enum StoreAddress: Sendable {
     }
 
     /// The backend of a remote address as a store reads it: a bucket behind a local disk cache
-    /// that keeps its metadata packs warm (`INFINITY_CACHE_SIZE` bytes, default 1 GiB), so `log`,
-    /// `ls` and `diff` reach the bucket only for what is new; a file as it is.
+    /// of whole packs (`INFINITY_CACHE_SIZE` bytes, default 1 GiB). Metadata packs stay while
+    /// data packs come and go, so `log`, `ls` and `diff` reach the bucket only for what is new,
+    /// and a restore fetches each pack it reads from once. A file is used as it is.
     func cachedBackend(in directory: String, packKinds: PackKinds) async throws -> any Backend {
         let backend = try remoteBackend()
         guard backend is S3Backend else { return backend }
         let capacity = ProcessInfo.processInfo.environment["INFINITY_CACHE_SIZE"].flatMap { Int($0) } ?? (1 << 30)
         return try await CachingBackend(
             remote: backend, directory: directory + "/cache", capacity: capacity,
-            keepWarm: { name in packKinds.kind(ofPack: name) == .metadata })
+            keepWarm: { $0.hasPrefix(PackFormat.objectPrefix) },
+            evictFirst: { packKinds.kind(ofPack: $0) != .metadata })
     }
 
     /// Where this machine keeps a remote store's local state (its chunk index, and its working

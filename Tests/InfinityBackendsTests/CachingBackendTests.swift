@@ -61,16 +61,42 @@ import Testing
             for index in 0..<30 {
                 let name = "packs/\(String(format: "%02d", index))/p"
                 try await cached.put(name, SampleData.bytes(count: 30_000, seed: UInt64(index)))
+                _ = try await cached.get(name, range: 5..<10)  // kept, evicting older packs
                 _ = try await cached.get("packs/00/p", range: 0..<10)  // keeps one pack in use
                 #expect(cached.statistics.bytes <= capacity)
                 #expect(try diskBytes() <= capacity)
             }
             // The pack read all along was never the least recently used, so it stayed.
             #expect(cached.statistics.hits >= 29)
+            #expect(cached.statistics.objects == 3)
             // An object larger than the cache is passed through, not kept.
             try await cached.put("packs/big/p", SampleData.bytes(count: capacity + 1, seed: 99))
             #expect(try await cached.get("packs/big/p").count == capacity + 1)
             #expect(try diskBytes() <= capacity)
+        }
+    }
+
+    @Test func dropsFileDataBeforeMetadataAndFetchesEachPackOnce() async throws {
+        try await withTemporaryDirectory { directory in
+            let remote = CountingBackend()
+            let cached = try await CachingBackend(
+                remote: remote, directory: directory, capacity: 100_000, evictFirst: { $0.hasPrefix("packs/d") })
+            try await remote.put("packs/m1/p", SampleData.bytes(count: 30_000, seed: 1))
+            _ = try await cached.get("packs/m1/p", range: 0..<1)
+            for index in 0..<5 {
+                let name = "packs/d\(index)/p"
+                try await remote.put(name, SampleData.bytes(count: 30_000, seed: UInt64(10 + index)))
+                // Many readers at once of a pack not yet kept: it is fetched once.
+                try await withThrowingTaskGroup(of: [UInt8].self) { group in
+                    for offset in 0..<8 { group.addTask { try await cached.get(name, range: offset * 100..<(offset * 100 + 50)) } }
+                    try await group.waitForAll()
+                }
+            }
+            // Data packs came and went; the metadata pack, though least recently used, stayed.
+            remote.resetCount()
+            _ = try await cached.get("packs/m1/p", range: 10..<20)
+            #expect(remote.rangedReadCount == 0)
+            #expect(cached.statistics.misses <= 6 + 5 * 7, "concurrent first reads wait for one fetch")
         }
     }
 }
