@@ -27,12 +27,7 @@ if ! command -v restic >/dev/null; then
     sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
     $sudo apt-get install -y -qq restic >/dev/null
 fi
-if [ -z "${INFINITY_BIN:-}" ]; then
-    "$root/Scripts/install-dependencies.sh"
-    (cd "$root" && swift build -c release --product infinity >&2)
-    INFINITY_BIN="$root/.build/release/infinity"
-fi
-bin=$INFINITY_BIN
+bin=$("$here/infinity-binary.sh")
 
 rm -rf "$work"
 mkdir -p "$work/corpus" "$work/logs"
@@ -109,6 +104,6 @@ for step in ["backup", "restore"]:
         print(f"{step:10} {tool:9} {s:8.2f} {corpus / s / 1e6:7.1f} {med((step, tool), 1):9.0f} {med((step, tool), 2) / 2**20:13.1f} {med((step, tool), 3) / 1024:13.0f}")
 for step in ["backup", "restore"]:
     t = med((step, "restic"), 0) / med((step, "infinity"), 0)
-    r = med((step, "restic"), 1) / max(1, med((step, "infinity"), 1))
-    print(f"{step}: InfinityDB is {t:.2f}x restic's throughput (goal 2x) with {r:.2f}x fewer requests")
+    print(f"{step}: InfinityDB at {t:.2f}x restic's throughput (goal 2x), {med((step, 'infinity'), 1):.0f} requests "
+          f"against restic's {med((step, 'restic'), 1):.0f} (goal: fewer)")
 PY

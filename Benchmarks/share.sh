@@ -27,12 +27,7 @@ for tool in python3 openssl /usr/bin/time; do
     command -v "$tool" >/dev/null || { echo "share.sh needs $tool (apt-get install python3 openssl time)" >&2; exit 1; }
 done
 
-if [ -z "${INFINITY_BIN:-}" ]; then
-    "$root/Scripts/install-dependencies.sh"
-    (cd "$root" && swift build -c release --product infinity >&2)
-    INFINITY_BIN="$root/.build/release/infinity"
-fi
-bin=$INFINITY_BIN
+bin=$("$here/infinity-binary.sh")
 
 rm -rf "$work"
 mkdir -p "$work/files" "$work/logs"
