@@ -121,6 +121,8 @@ public final class CachingBackend: Backend {
 
     /// Fetches an object whole and keeps it, once however many readers ask at the same time.
     private func fetchWhole(_ name: String) async throws -> [UInt8] {
+        // Another reader's fetch may have just finished.
+        if state.withLock({ $0.entries[name] != nil }), let bytes = try? await cache.get(name) { return bytes }
         let task = fetches.withLock { fetches in
             if let running = fetches[name] { return running }
             let task = Task { [self] () async throws -> [UInt8] in

@@ -44,9 +44,7 @@ struct AgentCommand: AsyncParsableCommand {
 
         func run() async throws {
             try AgentBook.validateHandle(name)
-            let home = ProcessInfo.processInfo.environment["INFINITY_HOME"].flatMap { $0.isEmpty ? nil : $0 }
-                ?? (NSHomeDirectory() + "/.infinity")
-            var path = at ?? "\(home)/agents/\(name)"
+            var path = at ?? "\(StoreAddress.home)/agents/\(name)"
             if case .directory(let directory) = try StoreAddress(path) {
                 path = URL(fileURLWithPath: directory).standardizedFileURL.path
                 try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
@@ -210,10 +208,7 @@ struct AgentCommand: AsyncParsableCommand {
         @OptionGroup var options: StoreOptionGroup
         @Argument(help: "A handle or id prefix.") var name: String
 
-        func run() async throws {
-            let store = try await options.openStore()
-            try store.agents.setTrusted(true, handle: try store.agents.contact(named: name).handle)
-        }
+        func run() async throws { try await setTrust(true, of: name, options) }
     }
 
     struct Distrust: AsyncParsableCommand {
@@ -224,10 +219,12 @@ struct AgentCommand: AsyncParsableCommand {
         @OptionGroup var options: StoreOptionGroup
         @Argument(help: "A handle or id prefix.") var name: String
 
-        func run() async throws {
-            let store = try await options.openStore()
-            try store.agents.setTrusted(false, handle: try store.agents.contact(named: name).handle)
-        }
+        func run() async throws { try await setTrust(false, of: name, options) }
+    }
+
+    private static func setTrust(_ trusted: Bool, of name: String, _ options: StoreOptionGroup) async throws {
+        let store = try await options.openStore()
+        try store.agents.setTrusted(trusted, handle: try store.agents.contact(named: name).handle)
     }
 
     struct Remove: AsyncParsableCommand {

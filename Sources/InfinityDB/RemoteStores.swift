@@ -27,6 +27,11 @@ public enum StoreAddress: Sendable {
         }
     }
 
+    /// Where this user's InfinityDB state lives: `$INFINITY_HOME`, else `~/.infinity`.
+    public static var home: String {
+        ProcessInfo.processInfo.environment["INFINITY_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? (NSHomeDirectory() + "/.infinity")
+    }
+
     /// The backend a remote address names.
     func remoteBackend() throws -> any Backend {
         guard case .remote(let url) = self else { preconditionFailure("a directory has no remote backend") }
@@ -57,9 +62,7 @@ public enum StoreAddress: Sendable {
     /// to ~/.infinity).
     func stateDirectory() throws -> String {
         guard case .remote(let url) = self else { preconditionFailure("a directory keeps its own state") }
-        let home = ProcessInfo.processInfo.environment["INFINITY_HOME"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? (NSHomeDirectory() + "/.infinity")
-        let directory = "\(home)/stores/\(Hex.encode(SHA256.hash(Array(url.utf8))).prefix(24))"
+        let directory = "\(Self.home)/stores/\(Hex.encode(SHA256.hash(Array(url.utf8))).prefix(24))"
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {

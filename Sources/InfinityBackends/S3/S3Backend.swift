@@ -90,15 +90,6 @@ public final class S3Backend: ConditionalWrites {
     }
 
     public func list(prefix: String) async throws -> [ObjectInfo] {
-        // No valid object name continues a prefix like "a//" or "../", or starts with "/".
-        if !prefix.isEmpty {
-            let complete = prefix.hasSuffix("/") ? String(prefix.dropLast()) : prefix
-            let lastSegment = complete.split(separator: "/", omittingEmptySubsequences: false).last.map(String.init) ?? ""
-            let directory = prefix.contains("/") ? String(prefix[..<prefix.lastIndex(of: "/")!]) : ""
-            if prefix.hasPrefix("/") || (!directory.isEmpty && !ObjectName.isValid(directory)) || lastSegment == ".." && prefix.hasSuffix("/") {
-                return []
-            }
-        }
         var objects: [ObjectInfo] = []
         var continuation: String?
         repeat {
@@ -107,6 +98,8 @@ public final class S3Backend: ConditionalWrites {
             let response = try await send("GET", key: nil, query: query)
             guard response.status == 200 else { throw failure(response, nil, "list objects with prefix '\(prefix)' in") }
             let page = try ListPage(response.body, store: configuration.description)
+            // Keys that are no valid object name (another tool's) are not the store's; a prefix
+            // like "a//" or "../" matches only such keys, so it lists nothing.
             for object in page.objects {
                 let name = String(object.key.dropFirst(configuration.prefix.count))
                 if ObjectName.isValid(name) { objects.append(ObjectInfo(name: name, size: object.size)) }

@@ -10,7 +10,7 @@ import Synchronization
 final class PeerBackends: Sendable {
     private let opened = Mutex<[String: any Backend]>([:])
 
-    /// The backend of the store at `location`: a local path, or a `file:` URL.
+    /// The backend of the store at `location`, any store address (see ``StoreAddress``).
     ///
     /// - Throws: ``DatabaseError/Code/storage`` naming the agent when the location is empty or
     ///   cannot be opened.
@@ -19,50 +19,33 @@ final class PeerBackends: Sendable {
         guard !location.isEmpty else {
             throw DatabaseError(.storage, "agent '\(agent)' has not said where its store is (its card has no location)")
         }
-        if case .remote = try? StoreAddress(location) {
-            do {
-                let backend = try StoreAddress(location).remoteBackend()
-                opened.withLock { $0[location] = backend }
-                return backend
-            } catch {
-                throw DatabaseError(.storage, "cannot reach the store of agent '\(agent)' at \(location)", cause: error)
-            }
-        }
-        let path = try Self.localPath(location, agent: agent)
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw DatabaseError(.storage, "the store of agent '\(agent)' at \(path) is not there (or not a directory)")
-        }
         let backend: any Backend
         do {
-            backend = try LocalDirectoryBackend(root: path)
+            switch try StoreAddress(location) {
+            case .remote:
+                backend = try StoreAddress(location).remoteBackend()
+            case .directory(let path):
+                var isDirectory: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+                    throw DatabaseError(.storage, "the store of agent '\(agent)' at \(path) is not there (or not a directory)")
+                }
+                backend = try LocalDirectoryBackend(root: path)
+            }
+        } catch let error as DatabaseError {
+            throw error
         } catch {
-            throw DatabaseError(.storage, "cannot open the store of agent '\(agent)' at \(path)", cause: error)
+            throw DatabaseError(.storage, "cannot reach the store of agent '\(agent)' at \(location)", cause: error)
         }
         opened.withLock { $0[location] = backend }
         return backend
     }
 
-    /// Whether an agent's store is gone: its location holds no store any more (not merely
-    /// unreadable now). Such an agent has lost whatever it kept.
+    /// Whether an agent's store is gone: its directory holds no store any more (not merely
+    /// unreadable now). Such an agent has lost whatever it kept. A store elsewhere is never
+    /// taken for gone.
     func isGone(_ contact: Contact) -> Bool {
-        if case .remote = try? StoreAddress(contact.card.location) { return false }
-        guard let path = try? Self.localPath(contact.card.location, agent: contact.handle) else { return false }
+        guard case .directory(let path) = try? StoreAddress(contact.card.location) else { return false }
         return !FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent(StoreConfiguration.objectName))
-    }
-
-    static func localPath(_ location: String, agent: String) throws -> String {
-        if location.hasPrefix("file://") {
-            guard let url = URL(string: location), url.isFileURL else {
-                throw DatabaseError(.storage, "the store location of agent '\(agent)' is not a valid file URL: \(location)")
-            }
-            return url.path
-        }
-        guard !location.contains("://") else {
-            throw DatabaseError(
-                .storage, "the store of agent '\(agent)' is at \(location), a kind of location this build cannot reach")
-        }
-        return location
     }
 }
 
@@ -85,7 +68,8 @@ extension Store {
 
     /// A path made absolute, so a card works from any directory; URLs unchanged.
     static func absoluteLocation(_ location: String) -> String {
-        guard !location.isEmpty, case .directory = try? StoreAddress(location), !location.hasPrefix("file://") else { return location }
+        // A store at a URL, file:// included, is named as given.
+        guard case .directory = try? StoreAddress(location), !location.isEmpty, !location.hasPrefix("file://") else { return location }
         return URL(fileURLWithPath: location).standardizedFileURL.path
     }
 
