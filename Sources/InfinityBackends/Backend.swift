@@ -38,6 +38,17 @@ public protocol Backend: Sendable {
 
     /// Removes the object. Deleting a missing object is not an error.
     func delete(_ name: String) async throws
+
+    /// Removes every object in `names`; missing ones are not an error. Backends that can remove
+    /// many objects in one request (S3) do; the default deletes them one by one.
+    func delete(_ names: [String]) async throws
+}
+
+extension Backend {
+    public func delete(_ names: [String]) async throws {
+        for name in names { try ObjectName.validate(name) }
+        for name in names { try await delete(name) }
+    }
 }
 
 /// The object-name rules shared by every backend.

@@ -117,6 +117,12 @@ public final class CachingBackend: Backend {
         try await remote.delete(name)
     }
 
+    public func delete(_ names: [String]) async throws {
+        for name in names { try ObjectName.validate(name) }
+        for name in names { try await forget(name) }
+        try await remote.delete(names)
+    }
+
     // MARK: Cache
 
     /// Fetches an object whole and keeps it, once however many readers ask at the same time.

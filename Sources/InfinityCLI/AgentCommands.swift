@@ -802,7 +802,9 @@ struct Capacity: AsyncParsableCommand {
         if withdraw {
             try await store.withdrawCapacity()
         } else if let size {
-            let bytes = try ByteSizeText.parse(size)
+            guard let bytes = ByteCount.parse(size) else {
+                throw ValidationError("'\(size)' is not a size: write 500MiB, 20GiB, 1TB or a number of bytes")
+            }
             let until = try duration.map { Date(timeIntervalSinceNow: try DurationText.parse($0)) }
             try await store.declareCapacity(bytes: bytes, until: until)
         } else if duration != nil {
@@ -811,23 +813,6 @@ struct Capacity: AsyncParsableCommand {
         let usage = CapacityJSON(try await store.capacityUsage())
         if json { return try JSONOutput.print(usage) }
         if !options.quiet { print("\(store.configuration.ownerName) accepts \(usage.description)") }
-    }
-}
-
-/// Sizes as people type them.
-enum ByteSizeText {
-    static func parse(_ text: String) throws -> Int64 {
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
-        let digits = trimmed.prefix { $0.isNumber || $0 == "." }
-        let unit = trimmed.dropFirst(digits.count).trimmingCharacters(in: .whitespaces).lowercased()
-        let multipliers: [String: Double] = [
-            "": 1, "b": 1, "k": 0x1p10, "kib": 0x1p10, "kb": 1e3, "m": 0x1p20, "mib": 0x1p20, "mb": 1e6,
-            "g": 0x1p30, "gib": 0x1p30, "gb": 1e9, "t": 0x1p40, "tib": 0x1p40, "tb": 1e12,
-        ]
-        guard let value = Double(digits), let multiplier = multipliers[unit], value >= 0, value * multiplier < 9e18 else {
-            throw ValidationError("'\(text)' is not a size: write 500MiB, 20GiB, 1TB or a number of bytes")
-        }
-        return Int64(value * multiplier)
     }
 }
 

@@ -13,6 +13,7 @@ struct Init: AsyncParsableCommand {
               infinity init                                  # this directory, store in ./.infinity
               infinity init ~/notes --name alice
               infinity init --bare /srv/backups --name backup-bot
+              infinity init --bare "s3://backups/laptop?region=eu-west-1" --pack-size 64MiB
               INFINITY_PASSPHRASE=… infinity init --bare "$INFINITY_STORE"
             """)
 
@@ -28,15 +29,25 @@ struct Init: AsyncParsableCommand {
     @Option(name: .long, help: "Read the passphrase from the first line of this file.")
     var passphraseFile: String?
 
+    @Option(name: .long, help: "The size a pack is finished at, 1MiB to 512MiB (default 16MiB). Larger packs mean fewer objects and requests in a bucket.")
+    var packSize: String?
+
     @Flag(name: [.short, .long], help: "Print nothing but errors.")
     var quiet = false
 
     func run() async throws {
+        var options = StoreOptions()
+        if let packSize {
+            guard let bytes = ByteCount.parse(packSize), (1 << 20...512 << 20).contains(bytes) else {
+                throw ValidationError("--pack-size '\(packSize)' is not a size from 1MiB to 512MiB")
+            }
+            options.targetPackSize = Int(bytes)
+        }
         let given = path ?? (bare ? ProcessInfo.processInfo.environment["INFINITY_STORE"] : nil) ?? FileManager.default.currentDirectoryPath
         if case .remote(let url) = try StoreAddress(given) {
             guard bare else { throw ValidationError("a store at a URL has no working directory: use --bare") }
             let passphrase = try PassphraseSource(file: passphraseFile).read(confirm: true)
-            let store = try await OpenedStores.create(url, agentName: name ?? ProcessInfo.processInfo.userName, passphrase: passphrase)
+            let store = try await OpenedStores.create(url, agentName: name ?? ProcessInfo.processInfo.userName, passphrase: passphrase, options: options)
             if !quiet { print("Created store \(url), owned by agent \(store.identity.name) (\(store.identity.id))") }
             return
         }
@@ -45,7 +56,7 @@ struct Init: AsyncParsableCommand {
         if !bare { try FileManager.default.createDirectory(atPath: absolute, withIntermediateDirectories: true) }
         let passphrase = try PassphraseSource(file: passphraseFile).read(confirm: true)
         let store = try await Store.create(
-            at: storePath, agentName: name ?? ProcessInfo.processInfo.userName, passphrase: passphrase)
+            at: storePath, agentName: name ?? ProcessInfo.processInfo.userName, passphrase: passphrase, options: options)
         if !quiet {
             let created = bare ? "bare store \(storePath)" : "working directory \(absolute) with its store in .infinity"
             print("Created \(created), owned by agent \(store.identity.name) (\(store.identity.id))")

@@ -150,8 +150,8 @@ enum OpenedStores {
         return store
     }
 
-    static func create(_ location: String, agentName: String, passphrase: SecureBytes) async throws -> Store {
-        let store = try await Store.create(address: try StoreAddress(location), agentName: agentName, passphrase: passphrase)
+    static func create(_ location: String, agentName: String, passphrase: SecureBytes, options: StoreOptions = StoreOptions()) async throws -> Store {
+        let store = try await Store.create(address: try StoreAddress(location), agentName: agentName, passphrase: passphrase, options: options)
         opened.withLock { $0.append(store) }
         return store
     }

@@ -128,8 +128,6 @@ final class ProgressLine: Sendable {
     }
 }
 
-typealias ByteCount = ByteCountText
-
 /// Hands the heap's free pages back to the system four times a second while a backup runs. Its
 /// chunk streams free large buffers all the time and glibc keeps their pages for reuse, so
 /// without this a backup's peak memory is set by buffers it no longer holds. (Restores recycle

@@ -44,13 +44,19 @@ public enum StoreAddress: Sendable {
     }
 
     /// The backend of a remote address as a store reads it: a bucket behind a local disk cache
-    /// of whole packs (`INFINITY_CACHE_SIZE` bytes, default 1 GiB). Metadata packs stay while
+    /// of whole packs (`INFINITY_CACHE_SIZE`, such as `4GiB`; default 1 GiB). Metadata packs stay while
     /// data packs come and go, so `log`, `ls` and `diff` reach the bucket only for what is new,
     /// and a restore fetches each pack it reads from once. A file is used as it is.
     func cachedBackend(in directory: String, packKinds: PackKinds) async throws -> any Backend {
         let backend = try remoteBackend()
         guard backend is S3Backend else { return backend }
-        let capacity = ProcessInfo.processInfo.environment["INFINITY_CACHE_SIZE"].flatMap { Int($0) } ?? (1 << 30)
+        var capacity = 1 << 30
+        if let text = ProcessInfo.processInfo.environment["INFINITY_CACHE_SIZE"], !text.isEmpty {
+            guard let bytes = ByteCount.parse(text) else {
+                throw StoreError(.invalidArgument, "INFINITY_CACHE_SIZE '\(text)' is not a size: write 500MiB, 4GiB or a number of bytes")
+            }
+            capacity = Int(bytes)
+        }
         return try await CachingBackend(
             remote: backend, directory: directory + "/cache", capacity: capacity,
             keepWarm: { $0.hasPrefix(PackFormat.objectPrefix) },
@@ -234,18 +240,18 @@ final class RemoteHistory: Sendable {
         do {
             tag = try await backend.put(Self.versionObject, Array(try JSONEncoder().encode(next)), ifVersion: record?.tag)
         } catch let error as BackendError where error.code == .preconditionFailed {
-            for file in Self.files { try? await backend.delete(Self.object(file, version: next.version)) }
+            try? await backend.delete(Self.files.map { Self.object($0, version: next.version) })
             throw StoreError(
                 .conflict,
                 "the history of store \(location) was changed elsewhere while this ran; nothing of it was lost there, but this change to refs was not saved: run the command again")
         }
         try writeRecord(Record(version: next.version, snapshot: snapshot, tag: tag))
         // Versions before the one this copy came from are no longer read by anyone in step.
-        for object in (try? await backend.list(prefix: "history/")) ?? [] {
-            let parts = object.name.split(separator: "/")
-            guard parts.count == 3, String(parts[1]) != next.version, String(parts[1]) != record?.version else { continue }
-            try? await backend.delete(object.name)
+        let superseded = ((try? await backend.list(prefix: "history/")) ?? []).map(\.name).filter { name in
+            let parts = name.split(separator: "/")
+            return parts.count == 3 && String(parts[1]) != next.version && String(parts[1]) != record?.version
         }
+        try? await backend.delete(superseded)
     }
 }
 

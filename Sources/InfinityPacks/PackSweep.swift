@@ -174,17 +174,16 @@ extension PackStore {
     private func deleteRetiredLeftovers(report: inout SweepReport, dryRun: Bool) async throws {
         let retired = try index.retiredPackNames()
         guard !retired.isEmpty else { return }
-        for object in try await backend.list(prefix: PackFormat.objectPrefix) where retired.contains(object.name) {
-            if !dryRun {
-                do {
-                    try await backend.delete(object.name)
-                } catch {
-                    report.failures[object.name] = "cannot delete retired pack: \(error)"
-                    continue
-                }
+        let leftovers = try await backend.list(prefix: PackFormat.objectPrefix).filter { retired.contains($0.name) }
+        if !dryRun {
+            do {
+                try await backend.delete(leftovers.map(\.name))
+            } catch {
+                for object in leftovers { report.failures[object.name] = "cannot delete retired pack: \(error)" }
+                return
             }
-            report.countDeleted(size: object.size)
         }
+        for object in leftovers { report.countDeleted(size: object.size) }
     }
 
     private func deleteCondemned(
@@ -192,20 +191,32 @@ extension PackStore {
         progress: (SweepProgress) -> Void
     ) async throws {
         let due = try index.condemnedPacks().filter { $0.since <= cutoff }
-        for (number, pack) in due.enumerated() {
-            progress(SweepProgress(phase: .deleting, done: number, total: due.count))
-            guard let retired = try index.retire(packRow: pack.row, condemnedNoLaterThan: cutoff) else { continue }
-            try options.interruption(.retired(retired.name))
+        // Retired in the index first, then deleted in batches (one request per 1,000 on S3): a
+        // run stopped in between leaves retired packs that the next run deletes.
+        let batchSize = 1000
+        var start = 0
+        while start < due.count {
+            let batch = due[start..<min(start + batchSize, due.count)]
+            start = batch.endIndex
+            progress(SweepProgress(phase: .deleting, done: batch.startIndex, total: due.count))
+            var retiredPacks: [RetiredPack] = []
+            for pack in batch {
+                guard let retired = try index.retire(packRow: pack.row, condemnedNoLaterThan: cutoff) else { continue }
+                try options.interruption(.retired(retired.name))
+                retiredPacks.append(retired)
+            }
             do {
-                try await backend.delete(retired.name)
+                try await backend.delete(retiredPacks.map(\.name))
             } catch {
-                // Retired already: the next run deletes it.
-                report.failures[retired.name] = "cannot delete condemned pack: \(error)"
+                // Retired already: the next run deletes them.
+                for retired in retiredPacks { report.failures[retired.name] = "cannot delete condemned pack: \(error)" }
                 continue
             }
-            try options.interruption(.deleted(retired.name))
-            report.countDeleted(size: retired.size)
-            report.deletedChunks += retired.chunkCount
+            for retired in retiredPacks {
+                try options.interruption(.deleted(retired.name))
+                report.countDeleted(size: retired.size)
+                report.deletedChunks += retired.chunkCount
+            }
         }
         if !due.isEmpty { progress(SweepProgress(phase: .deleting, done: due.count, total: due.count)) }
     }

@@ -85,6 +85,50 @@ private let s3URL = ProcessInfo.processInfo.environment["INFINITY_TEST_S3_URL"]
         }
     }
 
+    /// A store many times the size of the disk cache, restored whole: the cache never holds
+    /// more than INFINITY_CACHE_SIZE, and an option that is no size is refused by name.
+    @Test(.enabled(if: s3URL != nil, "set INFINITY_TEST_S3_URL to run against an S3 endpoint"))
+    func theDiskCacheStaysWithinItsSize() async throws {
+        try await withTemporaryDirectory { directory in
+            var components = URLComponents(string: s3URL!)!
+            components.path = "/cache-\(UUID().uuidString.lowercased())"
+            let store = components.string!
+            let data = directory + "/data"
+            try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+            for index in 0..<12 {
+                try Data(SampleData.bytes(count: 1 << 20, seed: UInt64(index))).write(to: URL(fileURLWithPath: data + "/file-\(index)"))
+            }
+            let cacheSize = 3 << 20
+            let first = Infinity(environment: ["INFINITY_PASSPHRASE": "remote", "INFINITY_HOME": directory + "/machine-1", "INFINITY_STORE": store])
+            let second = Infinity(environment: [
+                "INFINITY_PASSPHRASE": "remote", "INFINITY_HOME": directory + "/machine-2", "INFINITY_STORE": store,
+                "INFINITY_CACHE_SIZE": "3MiB",
+            ])
+            #expect(try await first.call("init", "--bare", store, "--pack-size", "1MiB", "-q").status == 0)
+            #expect(try await first.call("commit", data, "-m", "12 MiB in 1 MiB packs", "-q").status == 0)
+
+            let restored = try await second.call("checkout", "main", "--to", directory + "/restored")
+            #expect(restored.status == 0, "\(restored.error)")
+            #expect(FileManager.default.contentsEqual(atPath: data, andPath: directory + "/restored" + data))
+            #expect(try await second.call("check", "--read-data").status == 0)
+            var cached = 0
+            let stores = directory + "/machine-2/stores"
+            for case let path as String in FileManager.default.enumerator(atPath: stores)?.allObjects ?? [] where path.contains("/cache/") {
+                let attributes = try FileManager.default.attributesOfItem(atPath: stores + "/" + path)
+                if attributes[.type] as? FileAttributeType == .typeRegular { cached += attributes[.size] as? Int ?? 0 }
+            }
+            #expect(cached > 0 && cached <= cacheSize, "\(cached) bytes cached")
+
+            let refused = try await Infinity(environment: [
+                "INFINITY_PASSPHRASE": "remote", "INFINITY_HOME": directory + "/machine-3", "INFINITY_STORE": store,
+                "INFINITY_CACHE_SIZE": "plenty",
+            ]).call("log")
+            #expect(refused.status != 0 && refused.error.contains("INFINITY_CACHE_SIZE"), "\(refused.error)")
+            let tooSmall = try await first.call("init", "--bare", directory + "/other", "--pack-size", "10KiB")
+            #expect(tooSmall.status != 0 && tooSmall.error.contains("--pack-size"), "\(tooSmall.error)")
+        }
+    }
+
     @Test func unknownStoreURLsAreRefused() async throws {
         let cli = Infinity(environment: ["INFINITY_PASSPHRASE": "remote"])
         let result = try await cli.call("log", "--store", "ftp://example.com/store")

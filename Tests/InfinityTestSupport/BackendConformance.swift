@@ -24,6 +24,7 @@ public enum BackendConformance {
         try await checkInfo(makeBackend())
         try await checkList(makeBackend())
         try await checkDelete(makeBackend())
+        try await checkDeleteMany(makeBackend())
         try await checkInvalidNames(makeBackend())
         try await checkValidUnusualNames(makeBackend())
         try await checkConcurrentAccess(makeBackend())
@@ -158,6 +159,20 @@ public enum BackendConformance {
         #expect(try await backend.get("kept") == [1], "deleting one object leaves the others")
         try await backend.put("doomed/object", [4])
         #expect(try await backend.get("doomed/object") == [4], "a deleted name can be stored again")
+    }
+
+    static func checkDeleteMany(_ backend: any Backend) async throws {
+        let names = (0..<12).map { "many/object-\($0)" }
+        for name in names { try await backend.put(name, [1]) }
+        try await backend.put("kept", [2])
+        try await backend.delete([])
+        try await backend.delete(names + ["never/existed"])
+        #expect(try await backend.list(prefix: "").map(\.name) == ["kept"], "deleting many objects leaves the others")
+        try await backend.delete(["kept"])
+        #expect(try await backend.list(prefix: "").isEmpty)
+        try await backend.put("kept", [3])
+        await expectError(.invalidName, naming: "../escape") { try await backend.delete(["kept", "../escape"]) }
+        #expect(try await backend.get("kept") == [3], "a batch with an invalid name deletes nothing")
     }
 
     static func checkInvalidNames(_ backend: any Backend) async throws {

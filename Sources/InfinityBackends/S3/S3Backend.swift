@@ -5,9 +5,6 @@ import Synchronization
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
 
 /// A store in an S3-compatible bucket: each object is one S3 object under the configured prefix.
 ///
@@ -46,6 +43,7 @@ public final class S3Backend: ConditionalWrites {
 
     public func put(_ name: String, _ data: [UInt8]) async throws {
         try ObjectName.validate(name)
+        if data.count > configuration.multipartThreshold { return try await putInParts(name, data) }
         let response = try await send("PUT", key: name, body: data)
         guard response.status == 200 else { throw failure(response, name, "store") }
     }
@@ -113,6 +111,98 @@ public final class S3Backend: ConditionalWrites {
         try ObjectName.validate(name)
         let response = try await send("DELETE", key: name)
         guard response.status == 204 || response.status == 200 || response.status == 404 else { throw failure(response, name, "delete") }
+    }
+
+    /// Deletes up to 1,000 objects per request (S3's DeleteObjects).
+    public func delete(_ names: [String]) async throws {
+        for name in names { try ObjectName.validate(name) }
+        var start = 0
+        while start < names.count {
+            let batch = names[start..<min(start + 1000, names.count)]
+            start = batch.endIndex
+            if batch.count == 1 {
+                try await delete(batch.first!)
+                continue
+            }
+            let body = Array(
+                ("<Delete><Quiet>true</Quiet>"
+                    + batch.map { "<Object><Key>\(configuration.prefix + $0)</Key></Object>" }.joined()
+                    + "</Delete>").utf8)
+            guard let checksum = try? MD5.hash(body) else {
+                // No MD5 in this OpenSSL (FIPS-only): one request per object instead.
+                for name in batch { try await delete(name) }
+                continue
+            }
+            let response = try await send(
+                "POST", key: nil, query: [("delete", "")], headers: ["content-md5": Data(checksum).base64EncodedString(), "content-type": "application/xml"],
+                body: body)
+            guard response.status == 200 else { throw failure(response, nil, "delete \(batch.count) objects from") }
+            let result = try S3XML(response.body, record: "Error", store: configuration.description)
+            if let refused = result.records.first {
+                let name = String((refused["Key"] ?? "").dropFirst(configuration.prefix.count))
+                let more = result.records.count > 1 ? " (and \(result.records.count - 1) more objects)" : ""
+                throw BackendError(
+                    code: refused["Code"] == "AccessDenied" ? .permissionDenied : .io, objectName: name,
+                    message: "cannot delete '\(name)' in \(configuration.description): \(refused["Code"] ?? "error"): \(refused["Message"] ?? "")\(more)")
+            }
+        }
+    }
+
+    // MARK: Multipart upload
+
+    /// Uploads `data` in parts of ``S3Configuration/partSize``, a few at once, then joins them;
+    /// the object appears whole or not at all. A failed upload is aborted so no parts linger.
+    private func putInParts(_ name: String, _ data: [UInt8]) async throws {
+        let started = try await send("POST", key: name, query: [("uploads", "")])
+        guard started.status == 200,
+            let uploadID = try S3XML(started.body, record: "Upload", store: configuration.description).fields["UploadId"]
+        else { throw failure(started, name, "start a multipart upload of") }
+        do {
+            let partSize = max(configuration.partSize, S3Configuration.minimumPartSize)
+            let partCount = (data.count + partSize - 1) / partSize
+            // A few parts at a time: each copies its bytes, so this bounds the memory beside `data`.
+            let partsAtOnce = max(1, min(4, configuration.maximumConcurrentRequests))
+            var etags = [String](repeating: "", count: partCount)
+            try await withThrowingTaskGroup(of: (Int, String).self) { group in
+                func upload(_ number: Int) {
+                    group.addTask {
+                        let range = (number - 1) * partSize..<min(number * partSize, data.count)
+                        let response = try await self.send(
+                            "PUT", key: name, query: [("partNumber", "\(number)"), ("uploadId", uploadID)], body: Array(data[range]))
+                        guard response.status == 200, let etag = response.headers["etag"] else {
+                            throw self.failure(response, name, "store part \(number) of \(partCount) of")
+                        }
+                        return (number, etag)
+                    }
+                }
+                var next = 1
+                while next <= min(partsAtOnce, partCount) {
+                    upload(next)
+                    next += 1
+                }
+                for try await (number, etag) in group {
+                    etags[number - 1] = etag
+                    if next <= partCount {
+                        upload(next)
+                        next += 1
+                    }
+                }
+            }
+            let parts = etags.enumerated().map { number, etag in
+                "<Part><PartNumber>\(number + 1)</PartNumber><ETag>\(etag.replacingOccurrences(of: "\"", with: "&quot;"))</ETag></Part>"
+            }
+            let body = Array(("<CompleteMultipartUpload>" + parts.joined() + "</CompleteMultipartUpload>").utf8)
+            let completed = try await send(
+                "POST", key: name, query: [("uploadId", uploadID)], headers: ["content-type": "application/xml"], body: body)
+            // S3 may answer 200 and still report an error in the body.
+            let result = completed.status == 200 ? try S3XML(completed.body, record: "Error", store: configuration.description) : nil
+            guard let result, result.fields["Code"] == nil, result.records.isEmpty else {
+                throw failure(completed, name, "complete the multipart upload of")
+            }
+        } catch {
+            _ = try? await send("DELETE", key: name, query: [("uploadId", uploadID)])
+            throw error
+        }
     }
 
     // MARK: Conditional writes
@@ -218,7 +308,7 @@ public final class S3Backend: ConditionalWrites {
         var request = URLRequest(url: url)
         request.httpMethod = method
         for (name, value) in signed where name != "host" { request.setValue(value, forHTTPHeaderField: name) }
-        if method == "PUT" { request.httpBody = Data(body) }
+        if method == "PUT" || !body.isEmpty { request.httpBody = Data(body) }
         return request
     }
 
@@ -299,50 +389,12 @@ struct ListPage {
     var nextContinuationToken: String?
 
     init(_ body: [UInt8], store: String) throws {
-        let delegate = ListParserDelegate()
-        let parser = XMLParser(data: Data(body))
-        parser.delegate = delegate
-        guard parser.parse() else {
-            throw BackendError(code: .io, objectName: nil, message: "\(store) sent a listing that is not valid XML")
+        let xml = try S3XML(body, record: "Contents", store: store)
+        objects = xml.records.compactMap { record in
+            guard let key = record["Key"], let size = record["Size"].flatMap({ Int($0) }) else { return nil }
+            return (key, size)
         }
-        objects = delegate.objects
-        isTruncated = delegate.isTruncated
-        nextContinuationToken = delegate.nextContinuationToken
-    }
-}
-
-private final class ListParserDelegate: NSObject, XMLParserDelegate {
-    var objects: [(key: String, size: Int)] = []
-    var isTruncated = false
-    var nextContinuationToken: String?
-    private var text = ""
-    private var key: String?
-    private var size: Int?
-    private var inContents = false
-
-    func parser(_ parser: XMLParser, didStartElement element: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]) {
-        text = ""
-        if element == "Contents" {
-            inContents = true
-            key = nil
-            size = nil
-        }
-    }
-
-    func parser(_ parser: XMLParser, foundCharacters string: String) {
-        text += string
-    }
-
-    func parser(_ parser: XMLParser, didEndElement element: String, namespaceURI: String?, qualifiedName: String?) {
-        switch element {
-        case "Key" where inContents: key = text
-        case "Size" where inContents: size = Int(text)
-        case "Contents":
-            if let key, let size { objects.append((key, size)) }
-            inContents = false
-        case "IsTruncated": isTruncated = text == "true"
-        case "NextContinuationToken": nextContinuationToken = text
-        default: break
-        }
+        isTruncated = xml.fields["IsTruncated"] == "true"
+        nextContinuationToken = xml.fields["NextContinuationToken"]
     }
 }

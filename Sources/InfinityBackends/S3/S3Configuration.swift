@@ -4,13 +4,15 @@ import InfinityCrypto
 /// Where an S3-compatible store is and how to sign for it, from a store URL and the standard
 /// AWS environment:
 ///
-///     s3://BUCKET[/PREFIX][?endpoint=URL&region=REGION&style=path|virtual]
+///     s3://BUCKET[/PREFIX][?endpoint=URL&region=REGION&style=path|virtual&multipart=SIZE&part-size=SIZE]
 ///
 /// - endpoint: default `https://s3.REGION.amazonaws.com`; any S3-compatible server otherwise
 ///   (MinIO, Ceph RGW, R2, B2…).
 /// - region: default `AWS_REGION`, else `AWS_DEFAULT_REGION`, else `us-east-1`.
 /// - style: how the bucket is addressed: `virtual` (`BUCKET.host`) by default on AWS, `path`
 ///   (`host/BUCKET`) by default on any other endpoint.
+/// - multipart, part-size: objects larger than `multipart` (default 64MiB) are uploaded in parts
+///   of `part-size` (default 16MiB, at least 5MiB as S3 requires), several at once.
 ///
 /// Credentials come from `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`,
 /// else from the credentials file (`AWS_SHARED_CREDENTIALS_FILE`, default `~/.aws/credentials`)
@@ -31,6 +33,12 @@ public struct S3Configuration: Sendable, CustomStringConvertible {
     public var maximumConcurrentRequests = 16
     /// Attempts for a request that fails with 5xx, 429 or a network error.
     public var maximumAttempts = 5
+    /// Objects larger than this are uploaded in parts.
+    public var multipartThreshold = 64 << 20
+    /// The size of each part of a multipart upload but the last; S3 needs at least 5 MiB.
+    public var partSize = 16 << 20
+    /// The smallest part S3 accepts (but for the last).
+    public static let minimumPartSize = 5 << 20
 
     /// The store URL without credentials, for messages.
     public var description: String {
@@ -56,8 +64,15 @@ public struct S3Configuration: Sendable, CustomStringConvertible {
             throw invalid("the prefix '\(prefix)' is not a valid object name")
         }
         let query = Dictionary((components.queryItems ?? []).map { ($0.name, $0.value ?? "") }) { _, last in last }
-        for key in query.keys where !["endpoint", "region", "style"].contains(key) {
-            throw invalid("unknown parameter '\(key)' (endpoint, region and style are known)")
+        for key in query.keys where !["endpoint", "region", "style", "multipart", "part-size"].contains(key) {
+            throw invalid("unknown parameter '\(key)' (endpoint, region, style, multipart and part-size are known)")
+        }
+        func size(_ parameter: String) throws -> Int? {
+            guard let text = query[parameter] else { return nil }
+            guard let bytes = ByteCount.parse(text), bytes > 0, bytes <= 5 << 30 else {
+                throw invalid("\(parameter) '\(text)' is not a size from 1 byte to 5GiB: write 64MiB or a number of bytes")
+            }
+            return Int(bytes)
         }
         let region = query["region"] ?? environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"] ?? "us-east-1"
         let endpointText = query["endpoint"] ?? "https://s3.\(region).amazonaws.com"
@@ -76,6 +91,13 @@ public struct S3Configuration: Sendable, CustomStringConvertible {
         self.endpoint = endpoint
         self.region = region
         self.style = style
+        if let threshold = try size("multipart") { multipartThreshold = threshold }
+        if let part = try size("part-size") {
+            guard part >= Self.minimumPartSize else {
+                throw invalid("part-size '\(query["part-size"]!)' is below the 5MiB S3 accepts for a part")
+            }
+            partSize = part
+        }
         signer = try Self.credentials(environment: environment, region: region, store: "s3://\(bucket)/\(prefix)")
     }
 

@@ -81,7 +81,7 @@ public struct CapacityUsage: Sendable, Hashable {
             return "agent '\(agent)' accepted data from others only until \(ISO8601DateFormatter().string(from: until))"
         }
         guard usedBytes + incoming <= declaration.bytes else {
-            return "agent '\(agent)' accepts \(ByteCountText.format(declaration.bytes)) from others and already holds \(ByteCountText.format(usedBytes)); this needs \(ByteCountText.format(incoming)) more"
+            return "agent '\(agent)' accepts \(ByteCount.format(declaration.bytes)) from others and already holds \(ByteCount.format(usedBytes)); this needs \(ByteCount.format(incoming)) more"
         }
         return nil
     }
@@ -104,22 +104,6 @@ public struct CapacityUsage: Sendable, Hashable {
         let held = try await backend.list(prefix: HeldPack.prefix).reduce(Int64(0)) { $0 + Int64($1.size) }
         return CapacityUsage(declaration: declaration, inboxBytes: inbox, heldBytes: held)
     }
-}
-
-/// Byte counts for people: "1.5 GiB".
-public enum ByteCountText {
-    public static func format(_ bytes: Int64) -> String {
-        let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
-        var value = Double(bytes)
-        var unit = 0
-        while value >= 1024, unit < units.count - 1 {
-            value /= 1024
-            unit += 1
-        }
-        return unit == 0 ? "\(bytes) B" : "\(String(format: "%.1f", value)) \(units[unit])"
-    }
-
-    public static func format(_ bytes: Int) -> String { format(Int64(bytes)) }
 }
 
 extension Store {

@@ -197,7 +197,7 @@ extension Database {
             try await recipientBackend.put(report.envelope, sealedEnvelope)
             report.bytesWritten += Int64(sealedEnvelope.count)
         } catch {
-            for name in written { try? await recipientBackend.delete(name) }
+            try? await recipientBackend.delete(written)
             if let error = error as? DatabaseError { throw error }
             throw DatabaseError(.storage, "cannot share with \(contact.handle): writing into its store failed", cause: error)
         }
@@ -292,7 +292,7 @@ extension Database {
         guard let id = Inbox.id(ofEnvelope: envelopeName) else {
             throw DatabaseError(.invalidArgument, "'\(envelopeName)' is not the name of an envelope in the inbox")
         }
-        for object in try await store.backend.list(prefix: Inbox.bundleFolder(id)) { try await store.backend.delete(object.name) }
+        try await store.backend.delete(try await store.backend.list(prefix: Inbox.bundleFolder(id)).map(\.name))
         do {
             try await store.backend.delete(envelopeName)
         } catch let error as BackendError where error.code == .notFound {

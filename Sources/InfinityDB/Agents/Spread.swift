@@ -121,7 +121,7 @@ extension Store {
         }
         guard short.isEmpty else {
             let available = holders.values.map { holder in
-                holder.contact.handle + (holder.free.map { " (\(ByteCountText.format($0)) free)" } ?? "")
+                holder.contact.handle + (holder.free.map { " (\(ByteCount.format($0)) free)" } ?? "")
             }.sorted()
             let declinedText = declined.isEmpty ? "" : "; not taking copies: \(declined.sorted().joined(separator: ", "))"
             throw DatabaseError(
