@@ -4,7 +4,9 @@
 # Python's library, to about CORPUS_MIB), backed up into a fresh bucket and restored from it.
 # For each tool and step: time (median of RUNS runs), HTTP requests the server answered (from
 # its log) and bytes that crossed the loopback interface (both directions, from /proc/net/dev).
-# Every restored tree is compared with the corpus.
+# Every restored tree is compared with the corpus. The server's own ceiling is measured in the same
+# run: the corpus's size in 16 MiB objects of random bytes put and got by curl (SigV4), 16 at once,
+# with no chunking, compression or encryption, so each tool's figure can be read against it.
 #
 #   Benchmarks/compare-s3.sh [CORPUS_MIB (default 300)]
 #
@@ -57,7 +59,7 @@ sleep 0.5
 "$root/Scripts/start-test-s3.sh" "$port" 2>/dev/null
 server_log="$root/.build/test-s3-$port.log"
 
-loopback_bytes() { awk '/^ *lo:/ { print $2 + $10 }' /proc/net/dev; }
+loopback_bytes() { awk '/^ *lo:/ { printf "%.0f\n", $2 + $10 }' /proc/net/dev; }
 requests() { grep -c '" [0-9][0-9][0-9] ' "$server_log" 2>/dev/null || echo 0; }
 
 # step tool run: runs the rest of the arguments, records seconds, requests and loopback bytes.
@@ -88,9 +90,22 @@ for run in $(seq 1 "$runs"); do
     rm -rf "$work/restore-infinity-$run" "$work/restore-restic-$run"
 done
 
-python3 - "$work/logs/results" "$(du -sb "$work/corpus" | cut -f1)" "$runs" <<'PY'
+# The server's ceiling: the same number of bytes, moved by curl with nothing else to do.
+mkdir -p "$work/raw"
+objects=$(( ($(du -sb "$work/corpus" | cut -f1) + (16 << 20) - 1) / (16 << 20) ))
+for i in $(seq 1 "$objects"); do head -c $((16 << 20)) /dev/urandom > "$work/raw/object-$i"; done
+raw_bytes=$(du -sb "$work/raw" | cut -f1)
+curl_s3() { curl -sf --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" "$@"; }
+export -f curl_s3
+for run in $(seq 1 "$runs"); do
+    curl_s3 -X PUT "$endpoint/raw-bench-$run" > /dev/null
+    measure put curl "$run" bash -c "ls '$work/raw' | xargs -P 16 -I{} bash -c 'curl_s3 -T \"$work/raw/{}\" \"$endpoint/raw-bench-$run/{}\" > /dev/null'"
+    measure get curl "$run" bash -c "ls '$work/raw' | xargs -P 16 -I{} bash -c 'curl_s3 \"$endpoint/raw-bench-$run/{}\" -o /dev/null'"
+done
+
+python3 - "$work/logs/results" "$(du -sb "$work/corpus" | cut -f1)" "$runs" "$raw_bytes" <<'PY'
 import statistics, sys
-path, corpus, runs = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+path, corpus, runs, raw = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 rows = {}
 for line in open(path):
     step, tool, run, seconds, requests, nbytes, rss = line.split()
@@ -102,8 +117,15 @@ for step in ["backup", "restore"]:
     for tool in ["infinity", "restic"]:
         s = med((step, tool), 0)
         print(f"{step:10} {tool:9} {s:8.2f} {corpus / s / 1e6:7.1f} {med((step, tool), 1):9.0f} {med((step, tool), 2) / 2**20:13.1f} {med((step, tool), 3) / 1024:13.0f}")
+for step, raw_step in [("put", "put"), ("get", "get")]:
+    s = med((step, "curl"), 0)
+    print(f"{'server ' + step:10} {'curl':9} {s:8.2f} {raw / s / 1e6:7.1f} {med((step, 'curl'), 1):9.0f} {med((step, 'curl'), 2) / 2**20:13.1f}")
+ceiling = {"backup": raw / med(("put", "curl"), 0), "restore": raw / med(("get", "curl"), 0)}
 for step in ["backup", "restore"]:
     t = med((step, "restic"), 0) / med((step, "infinity"), 0)
+    for tool in ["infinity", "restic"]:
+        share = corpus / med((step, tool), 0) / ceiling[step]
+        print(f"{step}: {tool} moves the corpus at {share:.0%} of the rate the server takes raw bytes in 16 MiB objects")
     print(f"{step}: InfinityDB at {t:.2f}x restic's throughput (goal 2x), {med((step, 'infinity'), 1):.0f} requests "
           f"against restic's {med((step, 'restic'), 1):.0f} (goal: fewer)")
 PY
