@@ -158,6 +158,14 @@ public final class Store: Sendable {
         guard try await backend.info(StoreConfiguration.objectName) != nil else {
             throw StoreError(.notAStore, "\(path) is not an InfinityDB store: it has no config object")
         }
+        // Even reading updates the index and refs databases inside the store: say so plainly
+        // rather than as an SQLite error about the first file that cannot be opened.
+        if access(path, W_OK) != 0 {
+            let reason = errno == EROFS ? "is on a read-only file system" : "cannot be written by this user (\(String(cString: strerror(errno))))"
+            throw StoreError(
+                .readOnly,
+                "the store at \(path) \(reason): InfinityDB writes its index and refs there even to read; remount it read-write, or copy it (cp -a) to writable storage and use the copy")
+        }
         return try await open(
             backend: backend, indexPath: try localIndexPath(root: path), historyPath: localHistoryPath(root: path),
             location: path, passphrase: passphrase)

@@ -18,6 +18,8 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         public static let io = Code(name: "i/o")
         /// An option or argument is not acceptable.
         public static let invalidArgument = Code(name: "invalid argument")
+        /// The store is on a read-only file system, or this user may not write it.
+        public static let readOnly = Code(name: "read-only")
         /// Another writer changed the store's history at the same time.
         public static let conflict = Code(name: "conflict")
     }
