@@ -19,6 +19,14 @@ public struct RestoreOptions: Sendable {
     public init() {}
 }
 
+/// A file a restore could not write because its content is damaged or missing in the store.
+public struct LostFile: Sendable, Hashable {
+    /// The path in the snapshot.
+    public var path: String
+    /// The error that names the chunk or pack at fault.
+    public var reason: String
+}
+
 /// Counters of a running restore.
 public struct RestoreProgress: Sendable {
     public var entries = 0
@@ -33,8 +41,12 @@ public struct RestoreReport: Sendable {
     public var otherEntries = 0
     public var bytes: Int64 = 0
     /// Paths that could not be restored whole (a device without root, an attribute the target
-    /// filesystem refuses). Content errors are not warnings: they stop the restore.
+    /// filesystem refuses).
     public var warnings: [String] = []
+    /// Files whose content the store can no longer give back (a damaged or missing chunk or
+    /// pack), each with what is wrong. Nothing is left at their paths; every other file is
+    /// restored. Damage to the snapshot's own tree, or a failure to write, stops the restore.
+    public var lostFiles: [LostFile] = []
 
     public init() {}
 }
@@ -107,11 +119,15 @@ public struct Restorer: Sendable {
         var directory: DirectoryHandle
         var name: [UInt8]
         var entry: FileEntry
+        var path: SnapshotPath
     }
 
     struct WrittenFile: Sendable {
+        var path: SnapshotPath
         var bytes: Int64
         var warning: String?
+        /// Why the content could not be read, when it could not.
+        var lost: String?
     }
 
     /// Creates (or replaces) one file and writes its content and metadata.
@@ -120,10 +136,34 @@ public struct Restorer: Sendable {
         let descriptor = try createFile(write.name, in: write.directory)
         defer { close(descriptor) }
         if let content = write.entry.content {
-            try await chunks.getBlob(content) { bytes in try SystemCalls.writeAll(descriptor, bytes, path: path) }
+            var writeError: (any Error)?
+            do {
+                try await chunks.getBlob(content) { bytes in
+                    do { try SystemCalls.writeAll(descriptor, bytes, path: path) } catch {
+                        writeError = error
+                        throw error
+                    }
+                }
+            } catch {
+                guard writeError == nil, isDamage(error) else { throw error }
+                // Leave nothing that could pass for the file; the rest of the restore goes on.
+                _ = SystemCalls.withCString(write.name) { unlinkat(write.directory.descriptor, $0, 0) }
+                return WrittenFile(path: write.path, bytes: 0, lost: "\(error)")
+            }
         }
         let warning = setMetadata(write.entry, descriptor: descriptor, path: path, restoreOwnership: restoreOwnership)
-        return WrittenFile(bytes: write.entry.size, warning: warning)
+        return WrittenFile(path: write.path, bytes: write.entry.size, warning: warning)
+    }
+
+    /// Whether `error` says the store's copy of some content is damaged or gone (as opposed to
+    /// the target, the network or the index failing, which stop the restore).
+    static func isDamage(_ error: any Error) -> Bool {
+        switch error {
+        case is ChunkError: true
+        case let error as PackError: [.malformedPack, .trailerAuthenticationFailed, .chunkNotFound].contains(error.code)
+        case let error as BackendError: [.notFound, .rangeNotSatisfiable].contains(error.code)
+        default: false
+        }
     }
 
     /// Opens `name` for writing from the start, replacing whatever is there that is not a
@@ -205,7 +245,7 @@ private final class RestoreRun {
         counters.entries += 1
         switch entry.kind {
         case .file:
-            return Restorer.FileWrite(directory: directory, name: name, entry: entry)
+            return Restorer.FileWrite(directory: directory, name: name, entry: entry, path: path)
         case .directory:
             try makeDirectory(name, in: directory)
             directories.append((path, entry))
@@ -241,6 +281,10 @@ private final class RestoreRun {
     }
 
     func finish(_ written: Restorer.WrittenFile) {
+        if let lost = written.lost {
+            report.lostFiles.append(LostFile(path: "\(written.path)", reason: lost))
+            return
+        }
         report.files += 1
         report.bytes += written.bytes
         counters.files += 1
@@ -330,7 +374,7 @@ private final class RestoreRun {
                 throw BackupError(.corrupt, "the hard link \(path) names \(targetText), which is not a file of the snapshot")
             }
             finish(try await Restorer.write(
-                Restorer.FileWrite(directory: directory, name: path.name, entry: file), chunks: database.store.chunks,
+                Restorer.FileWrite(directory: directory, name: path.name, entry: file, path: path), chunks: database.store.chunks,
                 restoreOwnership: options.restoreOwnership))
         }
     }

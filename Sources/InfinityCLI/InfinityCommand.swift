@@ -147,6 +147,7 @@ enum OpenedStores {
     static func open(_ location: String, passphrase: SecureBytes) async throws -> Store {
         let store = try await Store.open(address: try StoreAddress(location), passphrase: passphrase)
         opened.withLock { $0.append(store) }
+        for note in store.openingNotes { StandardError.print("warning: \(note)") }
         return store
     }
 

@@ -180,7 +180,7 @@ struct Checkout: AsyncParsableCommand {
             if !options.quiet {
                 print("restored \(report.files) files, \(report.directories) directories, \(ByteCount.format(Int(report.bytes))) to \(to)")
             }
-            if !report.warnings.isEmpty { throw ExitCode(3) }
+            if report.isPartial { throw ExitCode(3) }
             return
         }
         guard let root = opened.workspace.workingDirectory else {
@@ -198,7 +198,7 @@ struct Checkout: AsyncParsableCommand {
             progress.update(Int($0.bytes), files: $0.files)
         }
         progress.finish()
-        for warning in report.warnings { StandardError.print("warning: \(warning)") }
+        report.printProblems()
         return report
     }
 }
@@ -268,7 +268,7 @@ struct WorkingDirectoryUpdate {
                 rmdir(disk)
             }
         }
-        for warning in report.warnings { StandardError.print("warning: \(warning)") }
+        report.printProblems()
         if paths.isEmpty && !fromMerge && !["HEAD", "@"].contains(revision) {
             if try opened.database.branches().contains(where: { $0.name == revision }) {
                 try opened.database.switchBranch(to: revision)
@@ -280,7 +280,7 @@ struct WorkingDirectoryUpdate {
             let where_ = paths.isEmpty ? "" : " (\(paths.count) path\(paths.count == 1 ? "" : "s"))"
             print("checked out \(revision)\(where_): \(report.files) files written, \(toRemove.count) paths removed")
         }
-        if !report.warnings.isEmpty { throw ExitCode(3) }
+        if report.isPartial { throw ExitCode(3) }
     }
 
     private func isDirectory(_ path: String) -> Bool {
@@ -399,6 +399,21 @@ struct Diff: AsyncParsableCommand {
         case (_, let new?): ByteCount.format(Int(new))
         case (let old?, nil): ByteCount.format(Int(old))
         default: ""
+        }
+    }
+}
+
+extension RestoreReport {
+    /// Some path was not restored whole: exit status 3.
+    var isPartial: Bool { !warnings.isEmpty || !lostFiles.isEmpty }
+
+    /// Warnings, then the files whose content the store could not give back, on standard error.
+    func printProblems() {
+        for warning in warnings { StandardError.print("warning: \(warning)") }
+        for lost in lostFiles { StandardError.print("error: \(lost.path) not restored: \(lost.reason)") }
+        if !lostFiles.isEmpty {
+            StandardError.print(
+                "error: \(lostFiles.count) file\(lostFiles.count == 1 ? "" : "s") could not be restored: their content is damaged or missing in the store; everything else was restored ('infinity check --read-data' lists the damage)")
         }
     }
 }

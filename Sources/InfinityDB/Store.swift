@@ -57,6 +57,13 @@ public final class Store: Sendable {
 
     static let keysPrefix = "keys/"
 
+    /// What opening the store had to mend, for the user to know (a damaged index rebuilt).
+    public internal(set) var openingNotes: [String] {
+        get { notes.withLock { $0 } }
+        set { notes.withLock { $0 = newValue } }
+    }
+    private let notes = Mutex<[String]>([])
+
     private init(
         location: String, backend: any Backend, configuration: StoreConfiguration, masterSecret: SecureBytes,
         keys: AgentKeys, keyFileName: String, index: ChunkIndex, historyPath: String
@@ -195,14 +202,33 @@ public final class Store: Sendable {
         else {
             throw StoreError(.corrupt, "store \(location) has an invalid pack size or compression level")
         }
+        let (index, recovery) = try openIndex(at: indexPath)
         let store = try Store(
             location: location, backend: backend, configuration: configuration, masterSecret: masterSecret,
-            keys: keys, keyFileName: keyFileName, index: ChunkIndex(path: indexPath),
+            keys: keys, keyFileName: keyFileName, index: index,
             historyPath: historyPath ?? Self.historyPath(besideIndex: indexPath))
         // A writer may have stopped between storing a pack and indexing it, or the index may be
-        // new (another machine, or deleted): the packs are the truth.
+        // new (another machine, deleted, or damaged and set aside): the packs are the truth.
         _ = try await store.chunks.packs.indexMissingPacks()
+        store.openingNotes = recovery.map { [$0] } ?? []
         return store
+    }
+
+    /// Opens the chunk index. One SQLite reports as damaged is only a cache of what the packs
+    /// say, so it is moved aside (kept for inspection) and a new one is built from the packs.
+    private static func openIndex(at path: String) throws -> (ChunkIndex, recovery: String?) {
+        do {
+            return (try ChunkIndex(path: path), nil)
+        } catch let error as PackError {
+            guard path != ":memory:", let cause = error.cause as? SQLiteError,
+                [SQLiteError.corrupt, SQLiteError.notADatabase].contains(cause.primaryCode)
+            else { throw error }
+            let aside = path + ".damaged-\(Int(Date().timeIntervalSince1970))"
+            for suffix in ["", "-wal", "-shm"] where FileManager.default.fileExists(atPath: path + suffix) {
+                try FileManager.default.moveItem(atPath: path + suffix, toPath: aside + suffix)
+            }
+            return (try ChunkIndex(path: path), "the chunk index \(path) was damaged (\(cause.codeDescription)); it was moved to \(aside) and rebuilt from the packs")
+        }
     }
 
     /// Refs cannot be rebuilt from packs, so unlike the index they live in the store itself.
@@ -270,7 +296,12 @@ public final class Store: Sendable {
             }
             throw StoreError(.corrupt, "no key file of store \(location) can be read: \(unreadable.joined(separator: "; "))")
         }
-        throw StoreError(.wrongPassphrase, "wrong passphrase for store \(location)")
+        // A sealed key file cannot tell a wrong passphrase from a damaged byte: say both, and
+        // name the files tried, so damage is not mistaken for a forgotten passphrase for long.
+        let tried = keyFiles.map(\.name).joined(separator: ", ")
+        throw StoreError(
+            .wrongPassphrase,
+            "wrong passphrase for store \(location) (no key file opens with it: \(tried); if the passphrase is right, the key file is damaged: put back a copy of the store's keys/ folder)")
     }
 
     /// Wraps the agent's master secret under a new passphrase, then removes the key file this
