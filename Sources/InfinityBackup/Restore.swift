@@ -25,6 +25,11 @@ public struct LostFile: Sendable, Hashable {
     public var path: String
     /// The error that names the chunk or pack at fault.
     public var reason: String
+
+    public init(path: String, reason: String) {
+        self.path = path
+        self.reason = reason
+    }
 }
 
 /// Counters of a running restore.

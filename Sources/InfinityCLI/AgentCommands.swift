@@ -651,11 +651,13 @@ func printSpread(_ report: SpreadReport, json: Bool, quiet: Bool) throws {
 
 struct Repair: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Restore lost or damaged packs from the agents that keep copies, and the spread.",
+        abstract: "Restore lost or damaged packs from the agents that keep copies, and list the files still lost.",
         discussion: """
-            Packs missing here (or of the wrong size; with --read-data, also damaged) are copied back from the agents keeping them, after checking they are this store's packs. Copies an agent no longer has are dropped from the placement map, then the spread is made whole again.
+            Packs missing here (or of the wrong size; with --read-data, also damaged) are copied back from the agents keeping them, after checking they are this store's packs. Copies an agent no longer has are dropped from the placement map, then the spread is made whole again. A damaged chunk index is rebuilt from the packs when the store opens (see also rebuild-index).
 
-            Exit status 3 when some pack is lost everywhere.
+            Then every snapshot a branch, tag or agent ref names is gone through, and the files whose content is still damaged or missing are listed by ref: 'checkout' restores every other file of those snapshots exactly, and names these.
+
+            Exit status 3 when some pack or file is lost.
 
             Examples:
               infinity repair
@@ -675,6 +677,12 @@ struct Repair: AsyncParsableCommand {
         var packsLost: [String]
         var copiesMissing: Int
         var spread: SpreadJSON
+        var lostFiles: [String: [LostFileJSON]]
+    }
+
+    struct LostFileJSON: Encodable {
+        var path: String
+        var reason: String
     }
 
     func run() async throws {
@@ -682,16 +690,42 @@ struct Repair: AsyncParsableCommand {
         let progress = ProgressLine("Checking packs", total: nil, quiet: options.quiet || json)
         let report = try await store.repair(readData: readData) { done, _ in progress.update(done) }
         progress.finish()
+        let lostFiles = try await filesStillLost(in: store)
         if json {
             try JSONOutput.print(ReportJSON(
                 packsRestored: report.packsRestored, packsLost: report.packsLost, copiesMissing: report.copiesMissing,
-                spread: SpreadJSON(report.spread)))
+                spread: SpreadJSON(report.spread),
+                lostFiles: lostFiles.mapValues { $0.map { LostFileJSON(path: $0.path, reason: $0.reason) } }))
         } else if !options.quiet {
             print("Restored \(report.packsRestored.count) packs from copies; \(report.packsLost.count) lost; \(report.copiesMissing) copies were missing at their holders")
             for pack in report.packsLost { print("  lost: \(pack)") }
             try printSpread(report.spread, json: false, quiet: false)
+            for (ref, files) in lostFiles.sorted(by: { $0.key < $1.key }) {
+                print("\(ref): \(files.count) file\(files.count == 1 ? "" : "s") lost; a checkout restores the rest")
+                for file in files { print("  lost: \(file.path): \(file.reason)") }
+            }
         }
-        if !report.packsLost.isEmpty { throw ExitCode(3) }
+        if !report.packsLost.isEmpty || !lostFiles.isEmpty { throw ExitCode(3) }
+    }
+
+    /// The files each ref's snapshot can no longer give back, by ref name (refs with none left out).
+    private func filesStillLost(in store: Store) async throws -> [String: [LostFile]] {
+        let database = try store.database()
+        let presentPacks = Set(try await store.backend.list(prefix: PackFormat.objectPrefix).map(\.name))
+        let salvage = SnapshotSalvage(database: database)
+        var lost: [String: [LostFile]] = [:]
+        for (name, commit) in try database.refs.refs() {
+            let snapshot = try await database.snapshot(commit: commit)
+            // App state committed through the library is not a snapshot of files.
+            guard try await snapshot.get(SnapshotIndex.summary) != nil else { continue }
+            do {
+                let files = try await salvage.lostFiles(in: snapshot, readData: readData, presentPacks: presentPacks)
+                if !files.isEmpty { lost[name.description] = files }
+            } catch {
+                lost[name.description] = [LostFile(path: "/", reason: "the snapshot's tree cannot be read: \(error)")]
+            }
+        }
+        return lost
     }
 }
 

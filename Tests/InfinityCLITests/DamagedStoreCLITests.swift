@@ -56,6 +56,13 @@ import Testing
                 }
             }
             #expect(lost >= 1 && lost < 4, "only the files in the damaged pack are lost")
+
+            // repair names the same files, by ref: reading the data, or from a pack that is gone.
+            let repair = try await cli.call("repair", "--read-data")
+            #expect(repair.status == 3 && repair.output.contains("refs/heads/main: \(lost) file"), "\(repair.output)\(repair.error)")
+            try FileManager.default.removeItem(atPath: largest.path)
+            let withoutPack = try await cli.call("repair", "--json")
+            #expect(withoutPack.status == 3 && withoutPack.output.contains(pack) && withoutPack.output.contains("file-"), "\(withoutPack.output)")
         }
     }
 
