@@ -96,3 +96,48 @@ struct HostileEnvironmentCLITests {
         }
     }
 }
+
+/// A file the backup cannot read. Root reads anything, so as root the commands run as `nobody`
+/// (through setpriv), over a folder handed to that user.
+@Suite struct UnreadableFileCLITests {
+    private func infinity(_ arguments: [String], environment: [String: String]) throws -> Infinity.Result {
+        guard geteuid() == 0 else { return try Infinity(environment: environment).run(arguments) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        process.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", Infinity.binary.path] + arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let output = Pipe()
+        let error = Pipe()
+        process.standardOutput = output
+        process.standardError = error
+        try process.run()
+        let outputData = output.fileHandleForReading.readDataToEndOfFile()
+        let errorData = error.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Infinity.Result(
+            status: process.terminationStatus, output: String(decoding: outputData, as: UTF8.self),
+            error: String(decoding: errorData, as: UTF8.self))
+    }
+
+    @Test func anUnreadableFileIsNamedAndTheSnapshotIsPartial() async throws {
+        try await withTemporaryDirectory { folder in
+            let data = folder + "/data"
+            try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+            try Data("kept\n".utf8).write(to: URL(fileURLWithPath: data + "/kept.txt"))
+            try Data("secret\n".utf8).write(to: URL(fileURLWithPath: data + "/locked.txt"))
+            if geteuid() == 0 {
+                for path in try [folder] + FileManager.default.subpathsOfDirectory(atPath: folder).map({ folder + "/" + $0 }) {
+                    chown(path, 65534, 65534)
+                }
+            }
+            chmod(data + "/locked.txt", 0)
+            let environment = ["INFINITY_PASSPHRASE": "pw", "INFINITY_STORE": folder + "/store", "INFINITY_HOME": folder + "/home"]
+            #expect(try infinity(["init", "--bare", folder + "/store", "-q"], environment: environment).status == 0)
+            let partial = try infinity(["commit", data, "-m", "partial"], environment: environment)
+            #expect(partial.status == 3, "\(partial.output)\(partial.error)")
+            #expect(partial.error.contains("locked.txt") && partial.error.contains("ermission denied"), "\(partial.error)")
+            let listed = try infinity(["ls", "HEAD", String(data.dropFirst())], environment: environment)
+            #expect(listed.output.contains("kept.txt") && !listed.output.contains("locked.txt"), "\(listed.output)")
+        }
+    }
+}
