@@ -107,7 +107,7 @@ if ProcessInfo.processInfo.environment["INFINITY_FUZZ"] != nil {
         ("FuzzTreeNode", "InfinityTrees"),
         ("FuzzCommit", "InfinityHistory"),
         ("FuzzShareEnvelope", "InfinityHistory"),
-        ("FuzzAgentCard", "InfinityHistory"),
+        ("FuzzAgentCard", "InfinityDB"),
         ("FuzzStoreFiles", "InfinityDB"),
         ("FuzzSnapshotEntry", "InfinityBackup"),
     ]

@@ -17,6 +17,9 @@ targets=(
 build_path=.build/fuzz
 # Every input the seeds hold fits, with room for the fuzzer to grow them.
 max_len=4096
+# No decoder may allocate this much for an input of at most max_len bytes: a larger allocation
+# is a length field trusted too far, and fails the run.
+malloc_limit_mb=256
 
 write_seeds=false
 if [[ "${1:-}" == "--seeds" ]]; then
@@ -83,7 +86,7 @@ run_target() {
     local working="$build_path/corpus/$target"
     mkdir -p "$working" "Fuzz/Regressions/$target"
     "$bin/$target" "$working" "Fuzz/Corpus/$target" "Fuzz/Regressions/$target" \
-        -max_total_time="$seconds" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 \
+        -max_total_time="$seconds" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb="$malloc_limit_mb" \
         -print_final_stats=1 -artifact_prefix="$findings/$target-" > "$logs/$target.log" 2>&1
 }
 
