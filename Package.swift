@@ -1,4 +1,5 @@
 // swift-tools-version:6.0
+import Foundation
 import PackageDescription
 
 // Layers, bottom up (see Docs/ARCHITECTURE.md):
@@ -92,3 +93,28 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// libFuzzer targets, one per family of decoders of stored or received bytes (Docs/FUZZING.md).
+// Each defines LLVMFuzzerTestOneInput and no main, so it links only with `--sanitize=fuzzer`:
+// they exist only when INFINITY_FUZZ is set, which Scripts/fuzz.sh does.
+if ProcessInfo.processInfo.environment["INFINITY_FUZZ"] != nil {
+    package.targets.append(
+        .target(
+            name: "FuzzSupport", dependencies: ["InfinityCrypto"], path: "Fuzz/FuzzSupport"))
+    let fuzzTargets: [(name: String, decoders: Target.Dependency)] = [
+        ("FuzzPackTrailer", "InfinityPacks"),
+        ("FuzzChunk", "InfinityChunks"),
+        ("FuzzTreeNode", "InfinityTrees"),
+        ("FuzzCommit", "InfinityHistory"),
+        ("FuzzShareEnvelope", "InfinityHistory"),
+        ("FuzzAgentCard", "InfinityDB"),
+        ("FuzzStoreFiles", "InfinityDB"),
+        ("FuzzSnapshotEntry", "InfinityBackup"),
+    ]
+    for target in fuzzTargets {
+        package.targets.append(
+            .executableTarget(
+                name: target.name, dependencies: [target.decoders, "FuzzSupport"], path: "Fuzz/\(target.name)",
+                swiftSettings: [.unsafeFlags(["-parse-as-library"])]))
+    }
+}

@@ -16,7 +16,7 @@ struct RefValueSealer: Sendable {
     private static let plaintextByteCount = ChunkKey.byteCount + 8
     static let sealedByteCount = 1 + AES256GCM.nonceByteCount + plaintextByteCount + AES256GCM.tagByteCount
 
-    private let key: SecureBytes
+    let key: SecureBytes
 
     init(metadataKey: SecureBytes) throws {
         do {
@@ -66,7 +66,7 @@ struct RefValueSealer: Sendable {
 
     /// Domain | table | name | id, each variable part length-prefixed so no two different
     /// triples share an encoding.
-    private static func associatedData(table: String, name: String, id: ChunkID) -> [UInt8] {
+    static func associatedData(table: String, name: String, id: ChunkID) -> [UInt8] {
         var writer = ByteWriter(reservingCapacity: 64 + table.utf8.count + name.utf8.count)
         writer.append(contentsOf: associatedDataDomain)
         writer.appendLengthPrefixed(Array(table.utf8))

@@ -89,7 +89,7 @@ public struct ShareEnvelope: Sendable {
         self.bundleByteCount = bundleByteCount
     }
 
-    private func unsignedPayload() -> [UInt8] {
+    func unsignedPayload() -> [UInt8] {
         var writer = ByteWriter(reservingCapacity: 512 + bundlePacks.count * 96)
         writer.append(Self.formatVersion)
         writer.append(contentsOf: recipient.bytes)
@@ -191,7 +191,7 @@ public struct ShareEnvelope: Sendable {
         return envelope
     }
 
-    private static func decodePayload(_ payload: [UInt8], name: String) throws -> ShareEnvelope {
+    static func decodePayload(_ payload: [UInt8], name: String) throws -> ShareEnvelope {
         var reader = ByteReader(payload, subject: "envelope \(name)")
         let version = try reader.byte("version")
         guard version == formatVersion else {

@@ -25,12 +25,21 @@ public struct CapacityDeclaration: Sendable, Hashable, Codable {
     public static func signed(bytes: Int64, until: Date?, keys: AgentKeys) throws -> CapacityDeclaration {
         guard bytes >= 0 else { throw DatabaseError(.invalidArgument, "a capacity cannot be negative") }
         let agent = keys.identity(name: "").id
-        let signature = try keys.signingKey.signature(for: message(agent: agent, bytes: bytes, until: until))
+        guard let message = message(agent: agent, bytes: bytes, until: until) else {
+            throw DatabaseError(.invalidArgument, "the end of a capacity must be within 292 million years of 1970")
+        }
+        let signature = try keys.signingKey.signature(for: message)
         return CapacityDeclaration(agent: agent, bytes: bytes, until: until, signature: Data(signature).base64EncodedString())
     }
 
-    private static func message(agent: AgentID, bytes: Int64, until: Date?) -> [UInt8] {
-        let untilMilliseconds = until.map { Int64(($0.timeIntervalSince1970 * 1000).rounded()) } ?? -1
+    /// What the signature covers; `until` in whole milliseconds since 1970, -1 for no end. Nil
+    /// when `until` is too far away to count in 64 bits: a stored declaration can hold any number.
+    private static func message(agent: AgentID, bytes: Int64, until: Date?) -> [UInt8]? {
+        var untilMilliseconds: Int64 = -1
+        if let until {
+            guard let milliseconds = Int64(exactly: (until.timeIntervalSince1970 * 1000).rounded()) else { return nil }
+            untilMilliseconds = milliseconds
+        }
         return signatureDomain + agent.bytes + withUnsafeBytes(of: bytes.bigEndian, Array.init)
             + withUnsafeBytes(of: untilMilliseconds.bigEndian, Array.init)
     }
@@ -39,7 +48,8 @@ public struct CapacityDeclaration: Sendable, Hashable, Codable {
     func verify(by identity: AgentIdentity) -> Bool {
         guard identity.id == agent, let raw = Data(base64Encoded: signature) else { return false }
         let until = self.until.map { Date(timeIntervalSince1970: ($0.timeIntervalSince1970 * 1000).rounded() / 1000) }
-        return identity.signingPublicKey.isValidSignature(Array(raw), for: Self.message(agent: agent, bytes: bytes, until: until))
+        guard let message = Self.message(agent: agent, bytes: bytes, until: until) else { return false }
+        return identity.signingPublicKey.isValidSignature(Array(raw), for: message)
     }
 
     static let encoder: JSONEncoder = {
