@@ -70,7 +70,7 @@ public enum StoreAddress: Sendable {
         guard case .remote(let url) = self else { preconditionFailure("a directory keeps its own state") }
         let directory = "\(Self.home)/stores/\(Hex.encode(SHA256.hash(Array(url.utf8))).prefix(24))"
         do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try OwnerOnly.createDirectories(directory)
         } catch {
             throw StoreError(.io, "cannot create the local state folder \(directory) of store \(url)", cause: error)
         }
@@ -90,7 +90,7 @@ extension Store {
             return try await open(at: path, passphrase: passphrase)
         case .remote(let url):
             let directory = try stateDirectory ?? address.stateDirectory()
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try OwnerOnly.createDirectories(directory)
             let packKinds = PackKinds()
             let backend = try await address.cachedBackend(in: directory, packKinds: packKinds)
             guard try await backend.info(StoreConfiguration.objectName) != nil else {
@@ -117,7 +117,7 @@ extension Store {
             return try await create(at: path, agentName: agentName, passphrase: passphrase, options: options)
         case .remote(let url):
             let directory = try stateDirectory ?? address.stateDirectory()
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try OwnerOnly.createDirectories(directory)
             // Local state left by an earlier store at this URL belongs to nothing now.
             for name in ["index.sqlite", "refs.sqlite", "agents.sqlite", RemoteHistory.recordName] {
                 for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: "\(directory)/\(name)\(suffix)") }
@@ -189,7 +189,13 @@ final class RemoteHistory: Sendable {
     }
 
     private func writeRecord(_ record: Record) throws {
-        try JSONEncoder().encode(record).write(to: URL(fileURLWithPath: recordPath), options: .atomic)
+        try Self.writeOwnerOnly(try JSONEncoder().encode(record), to: recordPath)
+    }
+
+    /// Replaces the file at `path` whole, readable by its owner only like every file of a store.
+    private static func writeOwnerOnly(_ data: Data, to path: String) throws {
+        try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+        try FileManager.default.setAttributes([.posixPermissions: Int(OwnerOnly.fileMode)], ofItemAtPath: path)
     }
 
     private static func object(_ file: String, version: String) -> String { "history/\(version)/\(file)" }
@@ -205,7 +211,7 @@ final class RemoteHistory: Sendable {
             let data = try await backend.get(Self.object(file, version: current.version))
             let path = "\(directory)/\(file)"
             for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
-            try Data(data).write(to: URL(fileURLWithPath: path), options: .atomic)
+            try Self.writeOwnerOnly(Data(data), to: path)
         }
         try writeRecord(Record(version: current.version, snapshot: current.snapshot, tag: tag))
     }
@@ -218,7 +224,7 @@ final class RemoteHistory: Sendable {
         defer { pushing.release() }
         let snapshotDirectory = directory + "/snapshot"
         try? FileManager.default.removeItem(atPath: snapshotDirectory)
-        try FileManager.default.createDirectory(atPath: snapshotDirectory, withIntermediateDirectories: true)
+        try OwnerOnly.createDirectories(snapshotDirectory)
         defer { try? FileManager.default.removeItem(atPath: snapshotDirectory) }
         var snapshots: [String: [UInt8]] = [:]
         var hasher = SHA256Hasher()

@@ -218,7 +218,7 @@ public final class Store: Sendable {
     private static func localIndexPath(root: String) throws -> String {
         let folder = (root as NSString).appendingPathComponent("local")
         do {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try OwnerOnly.createDirectories(folder)
         } catch {
             throw StoreError(.invalidArgument, "cannot create the index folder \(folder)", cause: error)
         }
