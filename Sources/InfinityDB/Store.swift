@@ -69,7 +69,7 @@ public final class Store: Sendable {
         self.keys = keys
         self.keyFileName = Mutex(keyFileName)
         identity = keys.identity(name: configuration.ownerName)
-        agents = try AgentBook(path: Self.agentsPath(besideHistory: historyPath))
+        agents = try AgentBook(path: Self.agentsPath(besideHistory: historyPath), recordsKey: keys.recordsKey)
         let packs = PackStore(
             backend: backend, index: index, metadataKey: keys.metadataKey,
             targetPackSize: configuration.targetPackSize)

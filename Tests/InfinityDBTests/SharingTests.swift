@@ -297,6 +297,52 @@ private func objects(under prefix: String, in store: Store) async throws -> [Obj
         }
     }
 
+    /// Whoever can write Bob's agents database (a bucket's provider) adds a trusted contact and
+    /// winds a replay record back. Neither row verifies under Bob's key: the share is refused
+    /// naming the contact, the record is reported, and `agent trust` signs both again.
+    @Test func contactsAndReplayRecordsChangedOutsideAreNotTrusted() async throws {
+        try await withTemporaryDirectory { directory in
+            let alice = try await makeAgent("alice", in: directory)
+            let bob = try await makeAgent("bob", in: directory)
+            let mallory = try await makeAgent("mallory", in: directory)
+            try introduce(alice, bob)
+            try mallory.store.agents.add(try bob.store.card(), handle: "bob", trusted: true)
+            _ = try await commitGallery(to: alice)
+            _ = try await commitGallery(to: mallory)
+            _ = try await alice.share("main", with: "bob", as: "main")
+            #expect(try await acceptAll(bob).count == 1)
+
+            let outside = try SQLiteConnection(path: bob.store.agents.path)
+            let card = try mallory.store.card()
+            try outside.prepare("INSERT INTO contacts(id, handle, card, trusted, added_ms) VALUES (?, 'mallory', ?, 1, 0)")
+                .run([.blob(card.identity.id.bytes), .blob(card.encoded())])
+            try outside.execute("UPDATE accepted SET time_ms = 1")
+
+            let contact = try #require(try bob.store.agents.contact(handle: "mallory"))
+            #expect(!contact.isAuthentic && !contact.trusted)
+            let share = try await mallory.share("main", with: "bob", as: "main")
+            await #expect {
+                try await bob.accept(share.envelope)
+            } throws: { error in
+                let error = error as? DatabaseError
+                return error?.code == .unverifiedContact && error!.message.contains("'mallory'") && error!.message.contains("agent trust")
+            }
+            #expect(try bob.refs.refs(kind: .agent).map(\.0.shortName) == ["alice/main"])
+            #expect {
+                try bob.store.agents.lastAccepted(from: alice.store.identity.id, ref: "main")
+            } throws: { error in
+                let error = error as? DatabaseError
+                return error?.code == .unverifiedContact && error!.message.contains("'alice'")
+            }
+
+            // Vouching for them again signs them: the share goes in, the record reads.
+            try bob.store.agents.setTrusted(true, handle: "mallory")
+            try bob.store.agents.setTrusted(true, handle: "alice")
+            #expect(try bob.store.agents.lastAccepted(from: alice.store.identity.id, ref: "main") == 1)
+            #expect(try await bob.accept(share.envelope).sender == "mallory")
+        }
+    }
+
     @Test func aChangedLargeFileIsSharedWhole() async throws {
         try await withTemporaryDirectory { directory in
             let alice = try await makeAgent("alice", in: directory)

@@ -108,6 +108,7 @@ extension Database {
         progress: (ShareProgress) -> Void = { _ in }
     ) async throws -> ShareReport {
         let contact = try store.agents.contact(named: handle)
+        guard contact.isAuthentic else { throw store.agents.unverified(contact) }
         _ = try RefName.agent(contact.handle, branch: refName)
         let commit = try await resolve(revision)
         let recipientBackend = try await store.peerBackend(of: contact)
@@ -264,14 +265,22 @@ extension Database {
         let sender = try store.agents.contact(id: card.identity.id)
         var problem: String?
         if let sender {
-            if !sender.trusted { problem = "sender '\(sender.handle)' is not trusted" }
+            if !sender.isAuthentic {
+                problem = store.agents.unverified(sender).message
+            } else if !sender.trusted {
+                problem = "sender '\(sender.handle)' is not trusted"
+            }
         } else if let other = try store.agents.contact(handle: card.identity.name) {
             problem = "unknown sender '\(card.identity.name)' (\(card.identity.id)), and another agent (\(other.id.description.prefix(16))…) goes by that name here"
         } else {
             problem = "unknown sender '\(card.identity.name)' (\(card.identity.id))"
         }
-        if let last = try store.agents.lastAccepted(from: card.identity.id, ref: envelope.refName), envelope.timeMilliseconds <= last {
-            problem = "not newer than the share of \(envelope.refName) accepted before from this sender (replayed or out of order)"
+        do {
+            if let last = try store.agents.lastAccepted(from: card.identity.id, ref: envelope.refName), envelope.timeMilliseconds <= last {
+                problem = "not newer than the share of \(envelope.refName) accepted before from this sender (replayed or out of order)"
+            }
+        } catch let error as DatabaseError where error.code == .unverifiedContact {
+            problem = error.message
         }
         return InboxEntry(name: name, envelope: envelope, problem: problem, sender: sender)
     }
@@ -325,6 +334,7 @@ extension Database {
         }
         let card = envelope.sender
         let known = try store.agents.contact(id: card.identity.id)
+        if let known, !known.isAuthentic, !trustSender { throw store.agents.unverified(known) }
         if known?.trusted != true && !trustSender {
             let who = known.map { "'\($0.handle)' is not trusted" }
                 ?? "'\(card.identity.name)' (\(card.identity.id)) is not a known agent"
