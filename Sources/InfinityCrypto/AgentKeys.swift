@@ -35,7 +35,7 @@ public struct AgentKeys: Sendable {
     /// Receives shares (envelopes sealed to this key).
     public let agreementKey: X25519.PrivateKey
     /// Authenticates (HMAC-SHA256) the records a store keeps in clear that decide what it
-    /// trusts: contacts and the times of accepted shares. 32 bytes.
+    /// trusts: contacts, the times of accepted shares, and a remote store's history version. 32 bytes.
     public let recordsKey: SecureBytes
 
     /// 32 bytes from the CSPRNG: a new agent.

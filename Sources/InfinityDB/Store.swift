@@ -168,6 +168,15 @@ public final class Store: Sendable {
     public static func open(
         backend: any Backend, indexPath: String, historyPath: String? = nil, location: String, passphrase: SecureBytes
     ) async throws -> Store {
+        try await open(backend: backend, indexPath: indexPath, historyPath: historyPath, location: location, passphrase: passphrase) { _ in }
+    }
+
+    /// Opens a store in any backend; `prepareHistory` runs once the keys are known, before the
+    /// history and agents databases are opened (a remote store takes its history then).
+    static func open(
+        backend: any Backend, indexPath: String, historyPath: String?, location: String, passphrase: SecureBytes,
+        prepareHistory: (AgentKeys) async throws -> Void
+    ) async throws -> Store {
         let configBytes: [UInt8]
         do {
             configBytes = try await backend.get(StoreConfiguration.objectName)
@@ -187,6 +196,7 @@ public final class Store: Sendable {
         else {
             throw StoreError(.corrupt, "store \(location) has an invalid pack size or compression level")
         }
+        try await prepareHistory(keys)
         let store = try Store(
             location: location, backend: backend, configuration: configuration, masterSecret: masterSecret,
             keys: keys, keyFileName: keyFileName, index: ChunkIndex(path: indexPath),
@@ -321,7 +331,7 @@ public final class Store: Sendable {
     /// ref change.
     public func flush() async throws {
         try await chunks.flush()
-        try await remoteHistory.withLock({ $0 })?.push()
+        try await remoteHistory.withLock({ $0 })?.push(key: keys.recordsKey)
     }
 
     /// Recreates the chunk index from the packs alone.
