@@ -23,6 +23,27 @@ struct SystemCallFailure: Error {
     var reason: String { detail ?? String(cString: strerror(errno)) }
 }
 
+/// The modes of the files and folders a store makes on this machine: its owner's alone, so
+/// other local users can copy neither key files nor packs nor the history databases (the
+/// umask can only narrow them further).
+package enum OwnerOnly {
+    package static let fileMode: mode_t = 0o600
+    package static let directoryMode: mode_t = 0o700
+
+    /// Creates the folder `path` and any missing parents (like `mkdir -p`) with
+    /// ``directoryMode``; a folder that already exists keeps its mode.
+    package static func createDirectories(_ path: String) throws {
+        do {
+            try FileSystem.createDirectories(path)
+        } catch {
+            throw BackendError(
+                code: .io, objectName: nil,
+                message: "cannot create the folder \(path) (\(error.operation) \(error.path): \(error.reason))",
+                cause: FileSystem.posixError(error.errno))
+        }
+    }
+}
+
 /// The system calls LocalDirectoryBackend needs, with retries on EINTR and partial transfers
 /// handled. They block the calling thread; every failure carries the path it concerns.
 enum FileSystem {
@@ -140,7 +161,7 @@ enum FileSystem {
     /// Creates `path` and any missing parents (like `mkdir -p`), syncing the parent of each
     /// directory it creates so the new directory survives a crash.
     static func createDirectories(_ path: String) throws(SystemCallFailure) {
-        if mkdir(path, 0o755) == 0 {
+        if mkdir(path, OwnerOnly.directoryMode) == 0 {
             try synchronizeDirectory(parent(of: path))
             return
         }
@@ -152,7 +173,7 @@ enum FileSystem {
             }
         case ENOENT where path != parent(of: path):
             try createDirectories(parent(of: path))
-            if mkdir(path, 0o755) == 0 {
+            if mkdir(path, OwnerOnly.directoryMode) == 0 {
                 try synchronizeDirectory(parent(of: path))
             } else {
                 let failure = SystemCallFailure(errno: errno, operation: "mkdir", path: path)

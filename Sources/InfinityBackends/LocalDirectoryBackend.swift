@@ -88,10 +88,10 @@ public final class LocalDirectoryBackend: Backend {
     private func createTemporaryFile(_ temporaryPath: String, in directory: String) throws(SystemCallFailure) -> Int32 {
         let flags = O_WRONLY | O_CREAT | O_EXCL
         do {
-            return try FileSystem.openFile(temporaryPath, flags: flags, mode: 0o644)
+            return try FileSystem.openFile(temporaryPath, flags: flags, mode: OwnerOnly.fileMode)
         } catch where error.errno == ENOENT && directory != root {
             try FileSystem.createDirectories(directory)
-            return try FileSystem.openFile(temporaryPath, flags: flags, mode: 0o644)
+            return try FileSystem.openFile(temporaryPath, flags: flags, mode: OwnerOnly.fileMode)
         }
     }
 

@@ -47,7 +47,7 @@ struct AgentCommand: AsyncParsableCommand {
             var path = at ?? "\(StoreAddress.home)/agents/\(name)"
             if case .directory(let directory) = try StoreAddress(path) {
                 path = URL(fileURLWithPath: directory).standardizedFileURL.path
-                try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+                try OwnerOnly.createDirectories(path)
             }
             let passphrase = try options.passphrase(confirm: true)
             let created = try await OpenedStores.create(path, agentName: name, passphrase: passphrase)

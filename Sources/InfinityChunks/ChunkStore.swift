@@ -65,7 +65,7 @@ public final class ChunkStore: Sendable {
         guard chunk.count == ref.length, chunk.count <= Self.maximumChunkSize else {
             throw ChunkError(.input, "chunk \(ref.id.shortDescription) is \(chunk.count) bytes, its reference says \(ref.length)")
         }
-        guard try packs.claim(ref.id) else { return }
+        guard try packs.claim(ref.id, ownData: true) else { return }
         do {
             let sealed = try compressors.withResource { compressor in
                 try chunk.withUnsafeBytes { try sealer.seal($0, as: ref, compressor: compressor) }

@@ -21,6 +21,7 @@ public struct AgentKeys: Sendable {
         public static let metadataKey = "infinitydb/v1/metadata-key"
         public static let ed25519Seed = "infinitydb/v1/ed25519-seed"
         public static let x25519Seed = "infinitydb/v1/x25519-seed"
+        public static let recordsKey = "infinitydb/v1/records-key"
     }
 
     /// Keys chunk keys and chunk ids (a keyed hash of the plaintext). 32 bytes.
@@ -33,6 +34,9 @@ public struct AgentKeys: Sendable {
     public let signingKey: Ed25519.PrivateKey
     /// Receives shares (envelopes sealed to this key).
     public let agreementKey: X25519.PrivateKey
+    /// Authenticates (HMAC-SHA256) the records a store keeps in clear that decide what it
+    /// trusts: contacts, the times of accepted shares, and a remote store's history version. 32 bytes.
+    public let recordsKey: SecureBytes
 
     /// 32 bytes from the CSPRNG: a new agent.
     public static func generateMasterSecret() -> SecureBytes {
@@ -54,6 +58,7 @@ public struct AgentKeys: Sendable {
         metadataKey = try derive(Label.metadataKey)
         signingKey = try Ed25519.PrivateKey(seed: derive(Label.ed25519Seed))
         agreementKey = try X25519.PrivateKey(rawRepresentation: derive(Label.x25519Seed))
+        recordsKey = try derive(Label.recordsKey)
     }
 
     /// The public identity other agents use to verify this agent and share with it.

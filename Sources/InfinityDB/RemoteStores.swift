@@ -70,7 +70,7 @@ public enum StoreAddress: Sendable {
         guard case .remote(let url) = self else { preconditionFailure("a directory keeps its own state") }
         let directory = "\(Self.home)/stores/\(Hex.encode(SHA256.hash(Array(url.utf8))).prefix(24))"
         do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try OwnerOnly.createDirectories(directory)
         } catch {
             throw StoreError(.io, "cannot create the local state folder \(directory) of store \(url)", cause: error)
         }
@@ -90,17 +90,16 @@ extension Store {
             return try await open(at: path, passphrase: passphrase)
         case .remote(let url):
             let directory = try stateDirectory ?? address.stateDirectory()
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try OwnerOnly.createDirectories(directory)
             let packKinds = PackKinds()
             let backend = try await address.cachedBackend(in: directory, packKinds: packKinds)
             guard try await backend.info(StoreConfiguration.objectName) != nil else {
                 throw StoreError(.notAStore, "\(url) is not an InfinityDB store: it has no config object")
             }
             let history = try RemoteHistory(backend: backend, directory: directory, location: url)
-            try await history.pull()
             let store = try await open(
                 backend: backend, indexPath: history.directory + "/index.sqlite", historyPath: history.refsPath, location: url,
-                passphrase: passphrase)
+                passphrase: passphrase, prepareHistory: { keys in try await history.pull(key: keys.recordsKey) })
             packKinds.index.withLock { $0 = store.chunks.packs.index }
             store.remoteHistory.withLock { $0 = history }
             return store
@@ -117,7 +116,7 @@ extension Store {
             return try await create(at: path, agentName: agentName, passphrase: passphrase, options: options)
         case .remote(let url):
             let directory = try stateDirectory ?? address.stateDirectory()
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try OwnerOnly.createDirectories(directory)
             // Local state left by an earlier store at this URL belongs to nothing now.
             for name in ["index.sqlite", "refs.sqlite", "agents.sqlite", RemoteHistory.recordName] {
                 for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: "\(directory)/\(name)\(suffix)") }
@@ -142,7 +141,7 @@ extension Store {
 /// as SQLite files in the store, `history/<version>/refs.sqlite` and `…/agents.sqlite`, with
 /// `history/version` naming the current version; this machine works on a copy.
 ///
-/// ``pull()`` replaces the copy when the store holds a newer version. ``push()`` uploads a
+/// ``pull(key:)`` replaces the copy when the store holds a newer version. ``push(key:)`` uploads a
 /// consistent snapshot of the copy under a new version, then moves `history/version` to it with a
 /// conditional write that succeeds only if nobody moved it since this copy was taken: two
 /// machines can never overwrite each other's history; the one that loses is told to run again.
@@ -168,17 +167,34 @@ final class RemoteHistory: Sendable {
         self.location = location
     }
 
-    /// The version named by `history/version`: its files, and the snapshot they hold.
+    /// The version named by `history/version`: its files, the snapshot they hold, and (since
+    /// versions are authenticated) a sequence number one above the version it replaced and an
+    /// HMAC-SHA256 over all three under the owner's records key. Without the sequence, a
+    /// provider could put back any older version, which still authenticates.
     private struct Version: Codable {
         var version: String
         var snapshot: String
+        var sequence: UInt64?
+        var authenticator: String?
+
+        func expectedAuthenticator(key: SecureBytes, sequence: UInt64) -> [UInt8] {
+            var message = Array("infinitydb-history-version-v1".utf8)
+            for field in [version, snapshot] {
+                withUnsafeBytes(of: UInt32(field.utf8.count).littleEndian) { message.append(contentsOf: $0) }
+                message.append(contentsOf: field.utf8)
+            }
+            withUnsafeBytes(of: sequence.littleEndian) { message.append(contentsOf: $0) }
+            return HMACSHA256.authenticate(message, key: key)
+        }
     }
 
-    /// What this copy was last in step with: that version, and the object's tag then.
+    /// What this copy was last in step with: that version, and the object's tag then; and the
+    /// highest sequence number this machine has seen for the store, which never goes down.
     private struct Record: Codable {
         var version: String
         var snapshot: String
         var tag: String
+        var highestSequence: UInt64?
     }
 
     private var recordPath: String { "\(directory)/\(Self.recordName)" }
@@ -189,52 +205,96 @@ final class RemoteHistory: Sendable {
     }
 
     private func writeRecord(_ record: Record) throws {
-        try JSONEncoder().encode(record).write(to: URL(fileURLWithPath: recordPath), options: .atomic)
+        try Self.writeOwnerOnly(try JSONEncoder().encode(record), to: recordPath)
+    }
+
+    /// Replaces the file at `path` whole, readable by its owner only like every file of a store.
+    private static func writeOwnerOnly(_ data: Data, to path: String) throws {
+        try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+        try FileManager.default.setAttributes([.posixPermissions: Int(OwnerOnly.fileMode)], ofItemAtPath: path)
     }
 
     private static func object(_ file: String, version: String) -> String { "history/\(version)/\(file)" }
 
     /// Takes the store's history when it is newer than the copy.
-    func pull() async throws {
+    ///
+    /// - Throws: ``StoreError/Code/rollback`` when the store offers a version whose sequence
+    ///   number is not above the highest this machine has seen (or an unauthenticated one after
+    ///   authenticated ones); ``StoreError/Code/corrupt`` when the version or its files fail
+    ///   authentication.
+    func pull(key: SecureBytes) async throws {
         guard let (bytes, tag) = try await backend.getVersioned(Self.versionObject) else { return }
         guard let current = try? JSONDecoder().decode(Version.self, from: Data(bytes)) else {
             throw StoreError(.corrupt, "the history version of store \(location) (\(Self.versionObject)) is damaged")
         }
-        guard current.version != readRecord()?.version else { return }
+        let record = readRecord()
+        guard current.version != record?.version else { return }
+        let seen = record?.highestSequence
+        if let sequence = current.sequence {
+            guard let authenticator = current.authenticator.flatMap(Hex.decode),
+                SecureBytes(copying: authenticator) == SecureBytes(copying: current.expectedAuthenticator(key: key, sequence: sequence))
+            else {
+                throw StoreError(
+                    .corrupt, "the history version of store \(location) (\(Self.versionObject)) fails authentication (damaged or tampered)")
+            }
+            // Equal is refused too: two versions never share a number (the conditional write
+            // lets one machine at a time move past a number).
+            if let seen, sequence <= seen {
+                throw StoreError(
+                    .rollback,
+                    "store \(location) offers history version \(sequence), but this machine has seen version \(seen): the store was rolled back (or its history replaced); nothing was taken")
+            }
+        } else if let seen {
+            throw StoreError(
+                .rollback,
+                "store \(location) offers an unauthenticated history version, but this machine has seen authenticated version \(seen): the store was rolled back; nothing was taken")
+        }
+        var files: [String: [UInt8]] = [:]
+        for file in Self.files { files[file] = try await backend.get(Self.object(file, version: current.version)) }
+        guard Self.snapshotDigest(files) == current.snapshot else {
+            throw StoreError(
+                .corrupt, "the history files of store \(location) (history/\(current.version)/) do not match their version (damaged or tampered)")
+        }
         for file in Self.files {
-            let data = try await backend.get(Self.object(file, version: current.version))
             let path = "\(directory)/\(file)"
             for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
-            try Data(data).write(to: URL(fileURLWithPath: path), options: .atomic)
+            try Self.writeOwnerOnly(Data(files[file]!), to: path)
         }
-        try writeRecord(Record(version: current.version, snapshot: current.snapshot, tag: tag))
+        try writeRecord(Record(
+            version: current.version, snapshot: current.snapshot, tag: tag, highestSequence: current.sequence ?? seen))
+    }
+
+    /// The snapshot a version names: SHA-256 over each file's name and SHA-256.
+    private static func snapshotDigest(_ files: [String: [UInt8]]) -> String {
+        var hasher = SHA256Hasher()
+        for file in Self.files { hasher.update(Array(file.utf8) + SHA256.hash(files[file]!)) }
+        return Hex.encode(hasher.finalize())
     }
 
     /// Uploads the copy when it changed since it was last in step with the store.
     ///
     /// - Throws: ``StoreError/Code/conflict`` when another machine moved the history meanwhile.
-    func push() async throws {
+    func push(key: SecureBytes) async throws {
         await pushing.acquire()
         defer { pushing.release() }
         let snapshotDirectory = directory + "/snapshot"
         try? FileManager.default.removeItem(atPath: snapshotDirectory)
-        try FileManager.default.createDirectory(atPath: snapshotDirectory, withIntermediateDirectories: true)
+        try OwnerOnly.createDirectories(snapshotDirectory)
         defer { try? FileManager.default.removeItem(atPath: snapshotDirectory) }
         var snapshots: [String: [UInt8]] = [:]
-        var hasher = SHA256Hasher()
         for file in Self.files {
             // VACUUM INTO writes one consistent file, write-ahead log included.
             let copy = "\(snapshotDirectory)/\(file)"
             let connection = try SQLiteConnection(path: "\(directory)/\(file)")
             try connection.execute("VACUUM INTO '\(copy.replacingOccurrences(of: "'", with: "''"))'")
-            let bytes = Array(FileManager.default.contents(atPath: copy) ?? Data())
-            snapshots[file] = bytes
-            hasher.update(Array(file.utf8) + SHA256.hash(bytes))
+            snapshots[file] = Array(FileManager.default.contents(atPath: copy) ?? Data())
         }
-        let snapshot = Hex.encode(hasher.finalize())
+        let snapshot = Self.snapshotDigest(snapshots)
         let record = readRecord()
         guard snapshot != record?.snapshot else { return }
-        let next = Version(version: Hex.encode(SecureRandom.bytes(count: 16)), snapshot: snapshot)
+        let sequence = (record?.highestSequence ?? 0) + 1
+        var next = Version(version: Hex.encode(SecureRandom.bytes(count: 16)), snapshot: snapshot, sequence: sequence)
+        next.authenticator = Hex.encode(next.expectedAuthenticator(key: key, sequence: sequence))
         for file in Self.files { try await backend.put(Self.object(file, version: next.version), snapshots[file]!) }
         let tag: String
         do {
@@ -245,7 +305,7 @@ final class RemoteHistory: Sendable {
                 .conflict,
                 "the history of store \(location) was changed elsewhere while this ran; nothing of it was lost there, but this change to refs was not saved: run the command again")
         }
-        try writeRecord(Record(version: next.version, snapshot: snapshot, tag: tag))
+        try writeRecord(Record(version: next.version, snapshot: snapshot, tag: tag, highestSequence: sequence))
         // Versions before the one this copy came from are no longer read by anyone in step.
         let superseded = ((try? await backend.list(prefix: "history/")) ?? []).map(\.name).filter { name in
             let parts = name.split(separator: "/")

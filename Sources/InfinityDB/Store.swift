@@ -76,7 +76,7 @@ public final class Store: Sendable {
         self.keys = keys
         self.keyFileName = Mutex(keyFileName)
         identity = keys.identity(name: configuration.ownerName)
-        agents = try AgentBook(path: Self.agentsPath(besideHistory: historyPath))
+        agents = try AgentBook(path: Self.agentsPath(besideHistory: historyPath), recordsKey: keys.recordsKey)
         let packs = PackStore(
             backend: backend, index: index, metadataKey: keys.metadataKey,
             targetPackSize: configuration.targetPackSize)
@@ -183,6 +183,15 @@ public final class Store: Sendable {
     public static func open(
         backend: any Backend, indexPath: String, historyPath: String? = nil, location: String, passphrase: SecureBytes
     ) async throws -> Store {
+        try await open(backend: backend, indexPath: indexPath, historyPath: historyPath, location: location, passphrase: passphrase) { _ in }
+    }
+
+    /// Opens a store in any backend; `prepareHistory` runs once the keys are known, before the
+    /// history and agents databases are opened (a remote store takes its history then).
+    static func open(
+        backend: any Backend, indexPath: String, historyPath: String?, location: String, passphrase: SecureBytes,
+        prepareHistory: (AgentKeys) async throws -> Void
+    ) async throws -> Store {
         let configBytes: [UInt8]
         do {
             configBytes = try await backend.get(StoreConfiguration.objectName)
@@ -202,6 +211,7 @@ public final class Store: Sendable {
         else {
             throw StoreError(.corrupt, "store \(location) has an invalid pack size or compression level")
         }
+        try await prepareHistory(keys)
         let (index, recovery) = try openIndex(at: indexPath)
         let store = try Store(
             location: location, backend: backend, configuration: configuration, masterSecret: masterSecret,
@@ -252,7 +262,7 @@ public final class Store: Sendable {
     private static func localIndexPath(root: String) throws -> String {
         let folder = (root as NSString).appendingPathComponent("local")
         do {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try OwnerOnly.createDirectories(folder)
         } catch {
             throw StoreError(.invalidArgument, "cannot create the index folder \(folder)", cause: error)
         }
@@ -360,7 +370,7 @@ public final class Store: Sendable {
     /// ref change.
     public func flush() async throws {
         try await chunks.flush()
-        try await remoteHistory.withLock({ $0 })?.push()
+        try await remoteHistory.withLock({ $0 })?.push(key: keys.recordsKey)
     }
 
     /// Recreates the chunk index from the packs alone.

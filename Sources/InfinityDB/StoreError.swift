@@ -22,6 +22,8 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         public static let readOnly = Code(name: "read-only")
         /// Another writer changed the store's history at the same time.
         public static let conflict = Code(name: "conflict")
+        /// A remote store offers a history older than one this machine has already seen.
+        public static let rollback = Code(name: "rollback")
     }
 
     public var code: Code

@@ -99,6 +99,10 @@ public final class RefStore: Sendable {
             }
             try db.transaction {
                 try db.execute(Self.schema)
+                // Reflogs from before messages were sealed gain the column; their rows keep
+                // their messages in clear. Older builds ignore it.
+                let columns = try db.prepare("PRAGMA table_info(reflog)").rows().map { $0[1] }
+                if !columns.contains(.text("message_sealed")) { try db.execute("ALTER TABLE reflog ADD COLUMN message_sealed BLOB") }
                 try Self.checkSchemaVersion(db, path: path)
                 try Self.checkMetadataKey(db, sealer: sealer, path: path)
             }
@@ -130,7 +134,8 @@ public final class RefStore: Sendable {
             new_sealed BLOB,
             time_ms INTEGER NOT NULL,
             agent BLOB NOT NULL,
-            message TEXT NOT NULL);
+            message TEXT NOT NULL,
+            message_sealed BLOB);
         CREATE INDEX IF NOT EXISTS reflog_by_ref ON reflog(ref, seq);
         CREATE INDEX IF NOT EXISTS reflog_by_ref_time ON reflog(ref, time_ms, seq);
         CREATE TRIGGER IF NOT EXISTS reflog_rows_are_never_updated BEFORE UPDATE ON reflog
@@ -325,7 +330,7 @@ public final class RefStore: Sendable {
     public func reflog(_ name: RefName?, limit: Int) throws -> [ReflogEntry] {
         guard limit > 0 else { return [] }
         return try withConnection("reading the reflog") { db in
-            let columns = "seq, ref, old_id, new_id, new_sealed, time_ms, agent, message"
+            let columns = Self.reflogColumns
             let rows =
                 if let name {
                     try db.cachedStatement("SELECT \(columns) FROM reflog WHERE ref = ? ORDER BY seq DESC LIMIT ?")
@@ -343,7 +348,7 @@ public final class RefStore: Sendable {
     /// ``reflog(_:limit:)`` fails instead).
     public func reflog(damaged: (_ sequence: Int64, _ error: HistoryError) throws -> Void) throws -> [ReflogEntry] {
         let rows = try withConnection("reading the reflog") { db in
-            try db.cachedStatement("SELECT seq, ref, old_id, new_id, new_sealed, time_ms, agent, message FROM reflog ORDER BY seq DESC").rows()
+            try db.cachedStatement("SELECT \(Self.reflogColumns) FROM reflog ORDER BY seq DESC").rows()
         }
         var entries: [ReflogEntry] = []
         for row in rows {
@@ -595,16 +600,30 @@ public final class RefStore: Sendable {
         return milliseconds
     }
 
+    private static let reflogColumns = "seq, ref, old_id, new_id, new_sealed, time_ms, agent, message, message_sealed"
+
+    /// The message is sealed; only its kind (``messageKind(_:)``) stays in clear.
     private func appendToReflog(_ name: RefName, _ change: Change, _ db: SQLiteConnection) throws {
         let newID: SQLiteValue = change.new.map { .blob($0.id.bytes) } ?? .null
         let newSealed: SQLiteValue =
             try change.new.map { .blob(try sealer.seal($0, table: Table.reflog, name: name.fullName)) } ?? .null
+        let sealedMessage = try sealer.sealMessage(
+            change.message, ref: name.fullName, time: change.time, old: change.old, new: change.new?.id)
         try db.cachedStatement(
-            "INSERT INTO reflog(ref, old_id, new_id, new_sealed, time_ms, agent, message) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO reflog(ref, old_id, new_id, new_sealed, time_ms, agent, message, message_sealed) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
         ).run([
             .text(name.fullName), change.old.map { .blob($0.bytes) } ?? .null, newID, newSealed,
-            .integer(change.time), .blob(change.agent.bytes), .text(change.message),
+            .integer(change.time), .blob(change.agent.bytes), .text(Self.messageKind(change.message)), .blob(sealedMessage),
         ])
+    }
+
+    /// What of a reflog message stays in clear: the word before its colon ("commit", "merge",
+    /// "accept", …) when there is one, else nothing. The user's words never do.
+    static func messageKind(_ message: String) -> String {
+        guard let colon = message.firstIndex(of: ":") else { return "" }
+        let kind = message[..<colon]
+        guard (1...16).contains(kind.count), kind.allSatisfy({ $0.isASCII && ($0.isLowercase || $0 == "-") }) else { return "" }
+        return String(kind)
     }
 
     private func value(of name: RefName, _ db: SQLiteConnection) throws -> ChunkRef? {
@@ -655,8 +674,13 @@ public final class RefStore: Sendable {
         let subject = "reflog entry \(sequence) of \(name)"
         let old = row[2] == .null ? nil : try chunkID(row[2], subject: subject)
         let new = row[3] == .null ? nil : try openValue(id: row[3], sealed: row[4], table: Table.reflog, name: name.fullName, subject: subject)
+        // Entries written before messages were sealed keep them in `message`.
+        var text = message
+        if case .blob(let sealed) = row[8] {
+            text = try sealer.openMessage(sealed, ref: name.fullName, time: time, old: old, new: new?.id, subject: subject)
+        }
         return ReflogEntry(
-            sequence: sequence, name: name, oldID: old, new: new, time: Milliseconds.date(time), agent: agent, message: message)
+            sequence: sequence, name: name, oldID: old, new: new, time: Milliseconds.date(time), agent: agent, message: text)
     }
 
     /// The value set by a reflog row of (seq, new_id, new_sealed); nil for a deletion.

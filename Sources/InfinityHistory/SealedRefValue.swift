@@ -2,7 +2,7 @@ import InfinityChunks
 import InfinityCrypto
 import InfinityPacks
 
-/// Seals the secret half of a ref value (a commit's chunk key and length) for the refs
+/// Seals the secret half of a ref value (a commit's chunk key and length), and reflog messages, for the refs
 /// database, bound to where it is stored.
 ///
 /// Stored form: version (1) | nonce (12) | AES-256-GCM ciphertext of key (32) and length
@@ -13,6 +13,7 @@ struct RefValueSealer: Sendable {
     static let version: UInt8 = 1
     static let keyLabel = Array("infinitydb/v1/refs-key".utf8)
     private static let associatedDataDomain = Array("infinitydb-ref-value-v1".utf8)
+    private static let messageDomain = Array("infinitydb-reflog-message-v1".utf8)
     private static let plaintextByteCount = ChunkKey.byteCount + 8
     static let sealedByteCount = 1 + AES256GCM.nonceByteCount + plaintextByteCount + AES256GCM.tagByteCount
 
@@ -29,9 +30,7 @@ struct RefValueSealer: Sendable {
     func seal(_ ref: ChunkRef, table: String, name: String) throws -> [UInt8] {
         var plaintext = ref.key.bytes
         withUnsafeBytes(of: UInt64(ref.length).littleEndian) { plaintext.append(contentsOf: $0) }
-        let nonce = SecureRandom.bytes(count: AES256GCM.nonceByteCount)
-        let aad = Self.associatedData(table: table, name: name, id: ref.id)
-        return [Self.version] + nonce + (try AES256GCM.seal(plaintext, key: key, nonce: nonce, authenticating: aad))
+        return try sealBytes(plaintext, authenticating: Self.associatedData(table: table, name: name, id: ref.id))
     }
 
     /// Opens a value sealed by ``seal(_:table:name:)`` for the same table, name and id.
@@ -43,13 +42,7 @@ struct RefValueSealer: Sendable {
         guard sealed.count == Self.sealedByteCount, sealed.first == Self.version else {
             throw HistoryError(.corrupt, "\(subject): its sealed value is malformed (\(sealed.count) bytes)")
         }
-        let nonce = Array(sealed[1..<(1 + AES256GCM.nonceByteCount)])
-        let plaintext: [UInt8]
-        do {
-            plaintext = try AES256GCM.open(
-                Array(sealed[(1 + AES256GCM.nonceByteCount)...]), key: key, nonce: nonce,
-                authenticating: Self.associatedData(table: table, name: name, id: id))
-        } catch {
+        guard let plaintext = openBytes(sealed, authenticating: Self.associatedData(table: table, name: name, id: id)) else {
             throw HistoryError(
                 .corrupt,
                 "\(subject): its sealed value does not authenticate (the refs database was altered or a value was moved)")
@@ -62,6 +55,48 @@ struct RefValueSealer: Sendable {
             throw HistoryError(.corrupt, "\(subject): its sealed value does not belong to commit \(id.shortDescription)")
         }
         return ChunkRef(id: id, key: chunkKey, length: Int(length))
+    }
+
+    /// Seals a reflog message. The associated data binds it to its entry (ref, time, old and new
+    /// commit ids), so it cannot be moved to another entry unnoticed.
+    func sealMessage(_ message: String, ref: String, time: Int64, old: ChunkID?, new: ChunkID?) throws -> [UInt8] {
+        try sealBytes(Array(message.utf8), authenticating: Self.messageAssociatedData(ref: ref, time: time, old: old, new: new))
+    }
+
+    /// Opens a message sealed by ``sealMessage(_:ref:time:old:new:)`` for the same entry.
+    func openMessage(_ sealed: [UInt8], ref: String, time: Int64, old: ChunkID?, new: ChunkID?, subject: String) throws -> String {
+        guard sealed.count >= 1 + AES256GCM.nonceByteCount + AES256GCM.tagByteCount, sealed.first == Self.version else {
+            throw HistoryError(.corrupt, "\(subject): its sealed message is malformed (\(sealed.count) bytes)")
+        }
+        guard let plaintext = openBytes(sealed, authenticating: Self.messageAssociatedData(ref: ref, time: time, old: old, new: new))
+        else {
+            throw HistoryError(.corrupt, "\(subject): its sealed message does not authenticate (the refs database was altered)")
+        }
+        return String(decoding: plaintext, as: UTF8.self)
+    }
+
+    /// version | random nonce | AES-256-GCM ciphertext and tag under the refs key.
+    private func sealBytes(_ plaintext: [UInt8], authenticating associatedData: [UInt8]) throws -> [UInt8] {
+        let nonce = SecureRandom.bytes(count: AES256GCM.nonceByteCount)
+        return [Self.version] + nonce + (try AES256GCM.seal(plaintext, key: key, nonce: nonce, authenticating: associatedData))
+    }
+
+    /// Opens what ``sealBytes(_:authenticating:)`` made (the caller checked version and length);
+    /// nil when it does not authenticate.
+    private func openBytes(_ sealed: [UInt8], authenticating associatedData: [UInt8]) -> [UInt8]? {
+        let nonce = Array(sealed[1..<(1 + AES256GCM.nonceByteCount)])
+        return try? AES256GCM.open(
+            Array(sealed[(1 + AES256GCM.nonceByteCount)...]), key: key, nonce: nonce, authenticating: associatedData)
+    }
+
+    private static func messageAssociatedData(ref: String, time: Int64, old: ChunkID?, new: ChunkID?) -> [UInt8] {
+        var writer = ByteWriter(reservingCapacity: 128 + ref.utf8.count)
+        writer.append(contentsOf: messageDomain)
+        writer.appendLengthPrefixed(Array(ref.utf8))
+        withUnsafeBytes(of: time.littleEndian) { writer.append(contentsOf: Array($0)) }
+        writer.appendLengthPrefixed(old?.bytes ?? [])
+        writer.appendLengthPrefixed(new?.bytes ?? [])
+        return writer.bytes
     }
 
     /// Domain | table | name | id, each variable part length-prefixed so no two different

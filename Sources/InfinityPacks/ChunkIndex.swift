@@ -1,3 +1,4 @@
+import Foundation
 import InfinitySQLite
 import Synchronization
 
@@ -100,6 +101,7 @@ public final class ChunkIndex: Sendable {
             plaintext_length INTEGER NOT NULL,
             condemned_ms INTEGER) WITHOUT ROWID;
         CREATE INDEX IF NOT EXISTS chunks_by_pack ON chunks(pack);
+        CREATE TABLE IF NOT EXISTS received(id BLOB PRIMARY KEY) WITHOUT ROWID;
         """
 
     /// Records the schema of a new index, or upgrades a schema 1 index (which lacks the garbage
@@ -162,6 +164,41 @@ public final class ChunkIndex: Sendable {
             defer { statement.reset() }
             try statement.bind([.blob(id.bytes)])
             return try statement.step()
+        }
+    }
+
+    /// Marks chunks that came from another agent and whose plaintext this agent's content key
+    /// does not map to their id: see ``containsOwnData(_:)``.
+    public func markReceived(_ ids: some Sequence<ChunkID>) throws {
+        try withConnection("marking received chunks") { db in
+            try db.transaction {
+                let insert = try db.cachedStatement("INSERT OR IGNORE INTO received(id) VALUES (?)")
+                for id in ids { try insert.run([.blob(id.bytes)]) }
+            }
+        }
+    }
+
+    /// Whether a writer of this agent's own data may deduplicate against the chunk: as
+    /// ``contains(_:)``, except for a chunk marked received. This agent's own writes only ever
+    /// ask for ids its content key gives, and a received chunk's id is not one of those for the
+    /// plaintext it holds, so a writer that meets one has found a copy forged under a key of its
+    /// own. That copy is condemned and unmarked: the writer stores its own, which replaces it
+    /// when its pack is recorded, and until then the forged copy stays readable as before.
+    public func containsOwnData(_ id: ChunkID) throws -> Bool {
+        try withConnection("lookup of chunk \(id.shortDescription)") { db in
+            let rows = try db.cachedStatement(
+                "SELECT condemned_ms IS NULL, EXISTS (SELECT 1 FROM received WHERE id = ?1) FROM chunks WHERE id = ?1"
+            ).rows([.blob(id.bytes)])
+            guard let row = rows.first, case .integer(let visible) = row[0], case .integer(let received) = row[1] else {
+                return false
+            }
+            guard received != 0 else { return visible != 0 }
+            try db.transaction {
+                try db.cachedStatement("UPDATE chunks SET condemned_ms = ?2 WHERE id = ?1 AND condemned_ms IS NULL")
+                    .run([.blob(id.bytes), .integer(Int64((Date().timeIntervalSince1970 * 1000).rounded()))])
+                try db.cachedStatement("DELETE FROM received WHERE id = ?").run([.blob(id.bytes)])
+            }
+            return false
         }
     }
 

@@ -73,11 +73,13 @@ public final class PackStore: Sendable {
 
     /// Claims a chunk for writing. Returns `true` when the caller must now ``add(_:sealed:plaintextLength:kind:)``
     /// it (or ``releaseClaim(_:failure:)`` on failure), `false` when the store already holds it or another
-    /// writer is adding it — the duplicate then costs nothing more.
-    public func claim(_ id: ChunkID) throws -> Bool {
+    /// writer is adding it — the duplicate then costs nothing more. `ownData`: the id came from
+    /// this agent's content key, so only a copy it wrote itself counts
+    /// (``ChunkIndex/containsOwnData(_:)``).
+    public func claim(_ id: ChunkID, ownData: Bool = false) throws -> Bool {
         try state.withLock { state in
             if state.pending[id] != nil { return false }
-            if try index.contains(id) { return false }
+            if try ownData ? index.containsOwnData(id) : index.contains(id) { return false }
             state.pending[id] = .claimed
             return true
         }

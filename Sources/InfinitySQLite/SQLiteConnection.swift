@@ -1,4 +1,11 @@
 import CInfinitySQLite
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A connection to one SQLite database.
 ///
@@ -19,8 +26,11 @@ public final class SQLiteConnection {
     ///
     /// `":memory:"` opens a private in-memory database. The schema is read right away, so a
     /// file that is not an SQLite database fails here (`SQLiteError.notADatabase`) rather
-    /// than at the first query. The busy timeout starts at 5 seconds.
+    /// than at the first query. The busy timeout starts at 5 seconds. A database file this
+    /// creates is readable and writable by its owner only (mode 0600), and so are its
+    /// write-ahead log and shared-memory files, which SQLite gives the database's mode.
     public init(path: String, readOnly: Bool = false) throws {
+        if !readOnly { try Self.createOwnerOnlyFile(path) }
         // NOMUTEX ("multi-thread" mode): callers serialize access to a connection (it is not
         // Sendable), so SQLite's per-connection mutex would only add a lock to every call.
         let flags = SQLITE_OPEN_NOMUTEX
@@ -47,6 +57,22 @@ public final class SQLiteConnection {
             try execute(probe)
         } catch let error as SQLiteError {
             throw SQLiteError(code: error.code, message: "cannot read database: \(error.message)", path: path, sql: probe)
+        }
+    }
+
+    /// Creates an empty file at `path` with mode 0600 unless something is already there. SQLite
+    /// would create it with mode 0644; it treats an empty file as a new database.
+    private static func createOwnerOnlyFile(_ path: String) throws {
+        guard !path.isEmpty, path != ":memory:" else { return }
+        var descriptor: Int32
+        repeat {
+            descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        } while descriptor < 0 && errno == EINTR
+        if descriptor >= 0 {
+            close(descriptor)
+        } else if errno != EEXIST {
+            let reason = String(cString: strerror(errno))
+            throw SQLiteError(code: SQLITE_CANTOPEN, message: "cannot create database file: \(reason)", path: path)
         }
     }
 

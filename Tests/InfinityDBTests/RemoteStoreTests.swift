@@ -46,6 +46,41 @@ import Testing
         }
     }
 
+    /// The provider of a single-file store puts back the history objects of an earlier save:
+    /// they still authenticate, but their sequence number is below the one this machine saw.
+    @Test func aHistoryRolledBackByTheProviderIsRefused() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory + "/store.sqlite"
+            let machine = directory + "/machine"
+            let database = try await Store.create(
+                address: try StoreAddress("sqlite:" + path), agentName: "alice", passphrase: passphrase, options: fastOptions(),
+                stateDirectory: machine
+            ).database()
+            let draft = try await database.draft(on: "main")
+            try await draft.set("one", for: "a", in: Gallery.notes)
+            try await draft.commit(message: "one")
+            try await database.store.flush()
+            let provider = try SQLiteBackend(path: path)
+            var saved: [(String, [UInt8])] = []
+            for object in try await provider.list(prefix: "history/") { saved.append((object.name, try await provider.get(object.name))) }
+
+            try await draft.set("two", for: "b", in: Gallery.notes)
+            try await draft.commit(message: "two")
+            try await database.store.flush()
+            for (name, bytes) in saved { try await provider.put(name, bytes) }
+            await #expect {
+                try await Store.open(address: try StoreAddress("sqlite:" + path), passphrase: passphrase, stateDirectory: machine)
+            } throws: { error in
+                let error = error as? StoreError
+                return error?.code == .rollback && error!.message.contains(path) && error!.message.contains("offers history version")
+                    && error!.message.contains("has seen version")
+            }
+            // This machine's copy is untouched: what it saw last is still there.
+            let reopened = try await Store.open(backend: provider, indexPath: machine + "/index.sqlite", historyPath: machine + "/refs.sqlite", location: path, passphrase: passphrase).database()
+            #expect(try await reopened.snapshot("main").get("b", in: Gallery.notes) == "two")
+        }
+    }
+
     @Test func conditionalWritesRefuseStaleVersions() async throws {
         try await withTemporaryDirectory { directory in
             let backend = try SQLiteBackend(path: directory + "/objects.sqlite")

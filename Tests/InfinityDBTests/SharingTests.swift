@@ -261,6 +261,88 @@ private func objects(under prefix: String, in store: Store) async throws -> [Obj
         }
     }
 
+    /// A sender that learned one of Bob's chunk references seals other bytes of the same length
+    /// under it and shares them after Bob's own copy is gone. The share goes in (Bob cannot tell
+    /// it from Alice's own data), but when Bob writes the true data again he stores it himself
+    /// instead of deduplicating against the forged copy, which it then replaces.
+    @Test func aChunkForgedUnderTheRecipientsKeyNeverStandsInForItsData() async throws {
+        try await withTemporaryDirectory { directory in
+            let alice = try await makeAgent("alice", in: directory)
+            let bob = try await makeAgent("bob", in: directory)
+            try introduce(alice, bob)
+            let original = Array("Bob's own words, which Alice must not replace.".utf8)
+            let bobsRef = original.withUnsafeBytes { bob.store.chunks.sealer.reference(for: $0) }
+
+            let forged = Array("Alice's own words, sealed under a key of Bob's".utf8)
+            try #require(forged.count == original.count && forged != original)
+            let sealed = try forged.withUnsafeBytes { try alice.store.chunks.sealer.seal($0, as: bobsRef, compressor: nil) }
+            try #require(try alice.store.chunks.packs.claim(bobsRef.id))
+            try await alice.store.chunks.packs.add(bobsRef.id, sealed: sealed, plaintextLength: forged.count, kind: .data)
+            let draft = try await alice.draft(on: "main")
+            try await draft.set(
+                Photo(name: "forged", content: BlobRef(root: bobsRef, depth: 0, length: forged.count), thumbnail: nil),
+                for: "forged", in: Gallery.photos)
+            try await draft.commit(message: "a forged chunk")
+            try await alice.store.flush()
+            _ = try await alice.share("main", with: "bob", as: "main")
+            #expect(try await acceptAll(bob).count == 1)
+
+            let written = try await bob.store.chunks.put(original, kind: .data)
+            #expect(written == bobsRef)
+            try await bob.store.flush()
+            #expect(try await bob.store.chunks.get(written) == original, "Bob reads his own data, not the forged copy")
+            let shared = try #require(try await bob.snapshot("alice/main").get("forged", in: Gallery.photos))
+            #expect(try await read(shared.content, from: bob.store) == original, "the forged copy is gone")
+            #expect(try await bob.check().isClean)
+        }
+    }
+
+    /// Whoever can write Bob's agents database (a bucket's provider) adds a trusted contact and
+    /// winds a replay record back. Neither row verifies under Bob's key: the share is refused
+    /// naming the contact, the record is reported, and `agent trust` signs both again.
+    @Test func contactsAndReplayRecordsChangedOutsideAreNotTrusted() async throws {
+        try await withTemporaryDirectory { directory in
+            let alice = try await makeAgent("alice", in: directory)
+            let bob = try await makeAgent("bob", in: directory)
+            let mallory = try await makeAgent("mallory", in: directory)
+            try introduce(alice, bob)
+            try mallory.store.agents.add(try bob.store.card(), handle: "bob", trusted: true)
+            _ = try await commitGallery(to: alice)
+            _ = try await commitGallery(to: mallory)
+            _ = try await alice.share("main", with: "bob", as: "main")
+            #expect(try await acceptAll(bob).count == 1)
+
+            let outside = try SQLiteConnection(path: bob.store.agents.path)
+            let card = try mallory.store.card()
+            try outside.prepare("INSERT INTO contacts(id, handle, card, trusted, added_ms) VALUES (?, 'mallory', ?, 1, 0)")
+                .run([.blob(card.identity.id.bytes), .blob(card.encoded())])
+            try outside.execute("UPDATE accepted SET time_ms = 1")
+
+            let contact = try #require(try bob.store.agents.contact(handle: "mallory"))
+            #expect(!contact.isAuthentic && !contact.trusted)
+            let share = try await mallory.share("main", with: "bob", as: "main")
+            await #expect {
+                try await bob.accept(share.envelope)
+            } throws: { error in
+                let error = error as? DatabaseError
+                return error?.code == .unverifiedContact && error!.message.contains("'mallory'") && error!.message.contains("agent trust")
+            }
+            #expect(try bob.refs.refs(kind: .agent).map(\.0.shortName) == ["alice/main"])
+            #expect {
+                try bob.store.agents.lastAccepted(from: alice.store.identity.id, ref: "main")
+            } throws: { error in
+                let error = error as? DatabaseError
+                return error?.code == .unverifiedContact && error!.message.contains("'alice'")
+            }
+
+            // Vouching for them again signs them: the share goes in, the record reads.
+            try bob.store.agents.setTrusted(true, handle: "mallory")
+            try bob.store.agents.setTrusted(true, handle: "alice")
+            #expect(try bob.store.agents.lastAccepted(from: alice.store.identity.id, ref: "main") == 1)
+            #expect(try await bob.accept(share.envelope).sender == "mallory")
+        }
+    }
+
     @Test func aChangedLargeFileIsSharedWhole() async throws {
         try await withTemporaryDirectory { directory in
             let alice = try await makeAgent("alice", in: directory)

@@ -252,6 +252,42 @@ func writeSample(_ path: String, count: Int) throws {
             #expect(try FileManager.default.contentsOfDirectory(atPath: directory).sorted() == ["out", "s"])
         }
     }
+
+    /// Key files, packs, the history, contacts and index databases, and the folders holding
+    /// them are the owner's alone, even under a umask that lets others read, for a store in a
+    /// folder and for a single-file store with its local state folder.
+    @Test func storeFilesAreReadableByTheOwnerOnly() async throws {
+        let previousMask = umask(0o022)
+        defer { umask(previousMask) }
+        try await withTemporaryDirectory { directory in
+            let local = try await Store.create(at: directory + "/local/store", agentName: "a", passphrase: passphrase, options: fastOptions())
+            _ = try await local.put(Array("some data".utf8))
+            try await local.flush()
+            // The folder of a single-file store is the user's: only the file and its state count.
+            try FileManager.default.createDirectory(atPath: directory + "/single", withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+            let remote = try await Store.create(
+                address: try StoreAddress("sqlite:" + directory + "/single/store.sqlite"), agentName: "b",
+                passphrase: passphrase, options: fastOptions(), stateDirectory: directory + "/state/b")
+            _ = try await remote.put(Array("more data".utf8))
+            try await remote.flush()
+
+            var checked: Set<String> = []
+            for top in ["local", "single", "state"] {
+                let root = directory + "/" + top
+                for relative in try FileManager.default.subpathsOfDirectory(atPath: root) + [""] {
+                    let path = relative.isEmpty ? root : root + "/" + relative
+                    var status = stat()
+                    try #require(lstat(path, &status) == 0)
+                    let isDirectory = status.st_mode & S_IFMT == S_IFDIR
+                    #expect(status.st_mode & 0o777 == (isDirectory ? 0o700 : 0o600), "\(path)")
+                    checked.insert((relative as NSString).lastPathComponent)
+                }
+            }
+            for expected in ["config", "keys", "packs", "refs.sqlite", "agents.sqlite", "index.sqlite", "store.sqlite", "b"] {
+                #expect(checked.contains(expected), "\(expected) was checked")
+            }
+        }
+    }
 }
 
 let testChunkID = ChunkID(bytes: [UInt8](repeating: 7, count: 32))!

@@ -17,6 +17,39 @@ import Testing
         try RefStore(path: ":memory:", metadataKey: metadataKey, clock: { clock.now })
     }
 
+    /// Reflog messages are sealed: the database keeps only their kind in clear, the reflog reads
+    /// them whole, and a message moved to another entry does not open.
+    @Test func reflogMessagesAreSealed() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory + "/refs.sqlite"
+            let refs = try RefStore(path: path, metadataKey: metadataKey)
+            try refs.update(main, to: fakeRef(1), expected: nil, agent: agent, message: "commit: the plans for Tuesday")
+            try refs.update(main, to: fakeRef(2), expected: fakeRef(1).id, agent: agent, message: "accept: main from bob")
+            #expect(try refs.reflog(main, limit: 10).map(\.message) == ["accept: main from bob", "commit: the plans for Tuesday"])
+
+            let outside = try SQLiteConnection(path: path)
+            let clear = try outside.prepare("SELECT message FROM reflog WHERE ref = 'refs/heads/main' ORDER BY seq").rows().map(\.[0])
+            #expect(clear == [.text("commit"), .text("accept")])
+            // An older build's entry, message in clear, still reads.
+            try outside.execute(
+                "INSERT INTO reflog(ref, old_id, new_id, new_sealed, time_ms, agent, message) SELECT ref, new_id, NULL, NULL, time_ms, agent, 'delete: by hand' FROM reflog WHERE message = 'accept' AND ref = 'refs/heads/main'")
+            #expect(try refs.reflog(main, limit: 1).map(\.message) == ["delete: by hand"])
+            // Swapping sealed messages between entries is caught.
+            try outside.execute("DROP TRIGGER reflog_rows_are_never_updated")
+            try outside.execute(
+                """
+                UPDATE reflog SET message_sealed = (SELECT message_sealed FROM reflog WHERE message = 'commit' AND ref = 'refs/heads/main')
+                WHERE message = 'accept' AND ref = 'refs/heads/main'
+                """)
+            #expect { try refs.reflog(main, limit: 10) } throws: { isHistoryError($0, .corrupt, mentioning: "reflog entry", "sealed message") }
+
+            // A database from before the column gains it on open; its entries read as stored.
+            try outside.execute("ALTER TABLE reflog DROP COLUMN message_sealed")
+            let upgraded = try RefStore(path: path, metadataKey: metadataKey)
+            #expect(try upgraded.reflog(main, limit: 10).map(\.message) == ["delete: by hand", "accept", "commit"])
+        }
+    }
+
     @Test func createMoveListAndDelete() throws {
         let refs = try memoryStore()
         #expect(try refs.head() == .branch(.main))

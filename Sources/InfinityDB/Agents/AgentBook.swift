@@ -13,8 +13,12 @@ public struct Contact: Sendable, Hashable {
     public let handle: String
     /// The agent's identity and store location, as it signed them.
     public let card: AgentCard
-    /// Whether envelopes from this agent are accepted.
+    /// Whether envelopes from this agent are accepted: never when the row is not authentic.
     public let trusted: Bool
+    /// Whether the row (card, handle and trust) verified under this agent's records key. One
+    /// that does not was changed outside InfinityDB, or written before rows were signed;
+    /// `infinity agent trust` signs it again.
+    public let isAuthentic: Bool
     /// When the contact was added.
     public let added: Date
 
@@ -31,10 +35,14 @@ public struct Contact: Sendable, Hashable {
 /// - settings: the store's default spread.
 ///
 /// None of it is secret: agent cards are public, and chunk ids and pack names say nothing of
-/// the content. Safe to share between tasks.
+/// the content. But contacts and accepted-share times decide what this store trusts, and the
+/// file lies wherever the store does (in the bucket, for a bucket store): each such row carries
+/// an HMAC-SHA256 under the owner's records key, checked on every read. Safe to share between
+/// tasks.
 public final class AgentBook: Sendable {
     public static let schemaVersion = 1
     public let path: String
+    private let recordsKey: SecureBytes
     private let lock = Mutex(())
     nonisolated(unsafe) private let connection: SQLiteConnection
 
@@ -45,7 +53,8 @@ public final class AgentBook: Sendable {
             handle TEXT NOT NULL UNIQUE,
             card BLOB NOT NULL,
             trusted INTEGER NOT NULL,
-            added_ms INTEGER NOT NULL) WITHOUT ROWID;
+            added_ms INTEGER NOT NULL,
+            mac BLOB) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS holdings(
             agent BLOB NOT NULL,
             chunk BLOB NOT NULL,
@@ -61,12 +70,15 @@ public final class AgentBook: Sendable {
             agent BLOB NOT NULL,
             ref TEXT NOT NULL,
             time_ms INTEGER NOT NULL,
+            mac BLOB,
             PRIMARY KEY (agent, ref)) WITHOUT ROWID;
         """
 
     /// Opens (creating if needed) the agents database at `path`; `":memory:"` keeps it in memory.
-    public init(path: String) throws {
+    /// `recordsKey` signs and verifies contacts and accepted-share times.
+    public init(path: String, recordsKey: SecureBytes) throws {
         self.path = path
+        self.recordsKey = recordsKey
         do {
             let db = try SQLiteConnection(path: path)
             db.busyTimeout = .seconds(10)
@@ -76,6 +88,12 @@ public final class AgentBook: Sendable {
             }
             try db.transaction {
                 try db.execute(Self.schema)
+                // Databases from before rows were signed gain the column; their rows verify
+                // only once signed again (`infinity agent trust`). Older builds ignore it.
+                for table in ["contacts", "accepted"] {
+                    let columns = try db.prepare("PRAGMA table_info(\(table))").rows().map { $0[1] }
+                    if !columns.contains(.text("mac")) { try db.execute("ALTER TABLE \(table) ADD COLUMN mac BLOB") }
+                }
                 let rows = try db.prepare("SELECT value FROM meta WHERE key = 'schema'").rows()
                 if case .text(let text) = rows.first?[0] {
                     guard let version = Int(text), version <= Self.schemaVersion else {
@@ -134,12 +152,17 @@ public final class AgentBook: Sendable {
                         "another agent already goes by '\(handle)' here (id \(Hex.encode(id).prefix(16))…); choose another name with --as")
                 }
                 let milliseconds = Int64((now.timeIntervalSince1970 * 1000).rounded())
+                let encoded = card.encoded()
                 try db.prepare(
                     """
-                    INSERT INTO contacts(id, handle, card, trusted, added_ms) VALUES (?, ?, ?, ?, ?)
-                    ON CONFLICT(id) DO UPDATE SET handle = excluded.handle, card = excluded.card, trusted = excluded.trusted
+                    INSERT INTO contacts(id, handle, card, trusted, added_ms, mac) VALUES (?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(id) DO UPDATE SET handle = excluded.handle, card = excluded.card, trusted = excluded.trusted,
+                        mac = excluded.mac
                     """
-                ).run([.blob(card.identity.id.bytes), .text(handle), .blob(card.encoded()), .integer(trusted ? 1 : 0), .integer(milliseconds)])
+                ).run([
+                    .blob(card.identity.id.bytes), .text(handle), .blob(encoded), .integer(trusted ? 1 : 0), .integer(milliseconds),
+                    .blob(contactMAC(handle: handle, card: encoded, trusted: trusted)),
+                ])
             }
             return try contact(where: "id = ?", [.blob(card.identity.id.bytes)], db)!
         }
@@ -148,7 +171,7 @@ public final class AgentBook: Sendable {
     /// Every contact, by handle.
     public func contacts() throws -> [Contact] {
         try withConnection("listing agents") { db in
-            try db.prepare("SELECT handle, card, trusted, added_ms FROM contacts ORDER BY handle").rows().map(Self.contact)
+            try db.prepare("SELECT \(Self.contactColumns) FROM contacts ORDER BY handle").rows().map(contact)
         }
     }
 
@@ -179,12 +202,33 @@ public final class AgentBook: Sendable {
             .unknownAgent, "no agent '\(name)' is known to this store (see `infinity agent list`; add one with `infinity agent import`)")
     }
 
-    /// Sets whether envelopes from a contact are accepted.
+    /// Sets whether envelopes from a contact are accepted, and signs its row and the records of
+    /// the shares accepted from it again: the way to vouch for rows that do not verify (written
+    /// before rows were signed, or changed outside InfinityDB) once you have checked them.
     public func setTrusted(_ trusted: Bool, handle: String) throws {
         try withConnection("changing the trust of \(handle)") { db in
-            try db.prepare("UPDATE contacts SET trusted = ? WHERE handle = ?").run([.integer(trusted ? 1 : 0), .text(handle)])
-            guard db.changes > 0 else { throw DatabaseError(.unknownAgent, "no agent '\(handle)' is known to this store") }
+            try db.transaction {
+                let rows = try db.prepare("SELECT id, card FROM contacts WHERE handle = ?").rows([.text(handle)])
+                guard case .blob(let id) = rows.first?[0], case .blob(let card) = rows.first?[1] else {
+                    throw DatabaseError(.unknownAgent, "no agent '\(handle)' is known to this store")
+                }
+                try db.prepare("UPDATE contacts SET trusted = ?, mac = ? WHERE id = ?").run([
+                    .integer(trusted ? 1 : 0), .blob(contactMAC(handle: handle, card: card, trusted: trusted)), .blob(id),
+                ])
+                for row in try db.prepare("SELECT ref, time_ms FROM accepted WHERE agent = ?").rows([.blob(id)]) {
+                    guard case .text(let ref) = row[0], case .integer(let time) = row[1] else { continue }
+                    try db.prepare("UPDATE accepted SET mac = ? WHERE agent = ? AND ref = ?")
+                        .run([.blob(acceptedMAC(agent: id, ref: ref, time: time)), .blob(id), .text(ref)])
+                }
+            }
         }
+    }
+
+    /// The error for a contact whose row does not verify, naming it and saying what to do.
+    public func unverified(_ contact: Contact) -> DatabaseError {
+        DatabaseError(
+            .unverifiedContact,
+            "the entry of agent '\(contact.handle)' (\(contact.id)) in \(path) does not verify under this agent's key: it was changed outside InfinityDB, or written before contacts were signed; it is not trusted. Compare its id with the agent's, then run `infinity agent trust \(contact.handle)` to sign it again")
     }
 
     /// Forgets a contact, what it holds and the copies it keeps for this store. Its refs are
@@ -203,17 +247,23 @@ public final class AgentBook: Sendable {
         }
     }
 
+    private static let contactColumns = "handle, card, trusted, added_ms, mac, id"
+
     private func contact(where condition: String, _ values: [SQLiteValue], _ db: SQLiteConnection) throws -> Contact? {
-        try db.prepare("SELECT handle, card, trusted, added_ms FROM contacts WHERE \(condition)").rows(values).first.map(Self.contact)
+        try db.prepare("SELECT \(Self.contactColumns) FROM contacts WHERE \(condition)").rows(values).first.map(contact)
     }
 
-    private static func contact(_ row: [SQLiteValue]) throws -> Contact {
+    private func contact(_ row: [SQLiteValue]) throws -> Contact {
         guard case .text(let handle) = row[0], case .blob(let card) = row[1], case .integer(let trusted) = row[2],
             case .integer(let added) = row[3]
         else { throw DatabaseError(.storage, "the agents database holds a malformed contact row") }
         do {
+            let decoded = try AgentCard.decode(card)
+            // The MAC covers the card, which names the agent; the row's key must name the same one.
+            let isAuthentic = row[5] == .blob(decoded.identity.id.bytes)
+                && Self.matches(row[4], contactMAC(handle: handle, card: card, trusted: trusted != 0))
             return Contact(
-                handle: handle, card: try AgentCard.decode(card), trusted: trusted != 0,
+                handle: handle, card: decoded, trusted: trusted != 0 && isAuthentic, isAuthentic: isAuthentic,
                 added: Date(timeIntervalSince1970: Double(added) / 1000))
         } catch {
             throw DatabaseError(.storage, "the stored card of agent '\(handle)' does not verify (damaged agents database)", cause: error)
@@ -308,10 +358,19 @@ public final class AgentBook: Sendable {
     // MARK: Accepted shares
 
     /// The time of the newest envelope accepted from an agent for a ref, in milliseconds.
+    ///
+    /// - Throws: ``DatabaseError/Code/unverifiedContact`` when the record does not verify, so a
+    ///   changed time can never let an older envelope in.
     public func lastAccepted(from agent: AgentID, ref: String) throws -> Int64? {
         try withConnection("reading the shares accepted from \(agent)") { db in
-            let rows = try db.prepare("SELECT time_ms FROM accepted WHERE agent = ? AND ref = ?").rows([.blob(agent.bytes), .text(ref)])
-            guard case .integer(let time) = rows.first?[0] else { return nil }
+            let rows = try db.prepare("SELECT time_ms, mac FROM accepted WHERE agent = ? AND ref = ?").rows([.blob(agent.bytes), .text(ref)])
+            guard let row = rows.first, case .integer(let time) = row[0] else { return nil }
+            guard Self.matches(row[1], acceptedMAC(agent: agent.bytes, ref: ref, time: time)) else {
+                let handle = try contact(where: "id = ?", [.blob(agent.bytes)], db)?.handle ?? agent.description
+                throw DatabaseError(
+                    .unverifiedContact,
+                    "the record of the last share of '\(ref)' accepted from agent '\(handle)' in \(path) does not verify under this agent's key: it was changed outside InfinityDB, or written before these records were signed. Run `infinity agent trust \(handle)` to sign it again")
+            }
             return time
         }
     }
@@ -319,9 +378,43 @@ public final class AgentBook: Sendable {
     /// Records the time of an envelope accepted from an agent for a ref.
     public func recordAccepted(from agent: AgentID, ref: String, timeMilliseconds: Int64) throws {
         try withConnection("recording a share accepted from \(agent)") { db in
-            try db.prepare("INSERT OR REPLACE INTO accepted(agent, ref, time_ms) VALUES (?, ?, ?)")
-                .run([.blob(agent.bytes), .text(ref), .integer(timeMilliseconds)])
+            try db.prepare("INSERT OR REPLACE INTO accepted(agent, ref, time_ms, mac) VALUES (?, ?, ?, ?)").run([
+                .blob(agent.bytes), .text(ref), .integer(timeMilliseconds),
+                .blob(acceptedMAC(agent: agent.bytes, ref: ref, time: timeMilliseconds)),
+            ])
         }
+    }
+
+    // MARK: Row authentication
+
+    /// HMAC-SHA256 under the records key of a contact row: its card (which holds the agent's
+    /// id), handle and trust, each length-prefixed after a domain label.
+    private func contactMAC(handle: String, card: [UInt8], trusted: Bool) -> [UInt8] {
+        var message = Array("infinitydb-contact-v1".utf8)
+        Self.appendField(card, to: &message)
+        Self.appendField(Array(handle.utf8), to: &message)
+        message.append(trusted ? 1 : 0)
+        return HMACSHA256.authenticate(message, key: recordsKey)
+    }
+
+    /// HMAC-SHA256 under the records key of an accepted-share row: agent id, ref and time.
+    private func acceptedMAC(agent: [UInt8], ref: String, time: Int64) -> [UInt8] {
+        var message = Array("infinitydb-accepted-v1".utf8)
+        Self.appendField(agent, to: &message)
+        Self.appendField(Array(ref.utf8), to: &message)
+        withUnsafeBytes(of: time.littleEndian) { message.append(contentsOf: $0) }
+        return HMACSHA256.authenticate(message, key: recordsKey)
+    }
+
+    private static func appendField(_ bytes: [UInt8], to message: inout [UInt8]) {
+        withUnsafeBytes(of: UInt32(bytes.count).littleEndian) { message.append(contentsOf: $0) }
+        message.append(contentsOf: bytes)
+    }
+
+    /// Whether a stored MAC equals the expected one (compared in constant time).
+    private static func matches(_ stored: SQLiteValue, _ expected: [UInt8]) -> Bool {
+        guard case .blob(let given) = stored, given.count == expected.count else { return false }
+        return SecureBytes(copying: given) == SecureBytes(copying: expected)
     }
 
     // MARK: Settings

@@ -79,7 +79,7 @@ extension Store {
         let owner = identity.id
         chunks.packs.setReplicaFinder { pack in
             try agents.holders(ofPack: pack).compactMap { holder in
-                guard let contact = try agents.contact(id: holder),
+                guard let contact = try agents.contact(id: holder), contact.isAuthentic,
                     let backend = try? peers.backend(for: contact.card.location, agent: contact.handle)
                 else { return nil }
                 return PackReplica(

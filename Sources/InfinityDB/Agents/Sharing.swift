@@ -108,6 +108,7 @@ extension Database {
         progress: (ShareProgress) -> Void = { _ in }
     ) async throws -> ShareReport {
         let contact = try store.agents.contact(named: handle)
+        guard contact.isAuthentic else { throw store.agents.unverified(contact) }
         _ = try RefName.agent(contact.handle, branch: refName)
         let commit = try await resolve(revision)
         let recipientBackend = try await store.peerBackend(of: contact)
@@ -264,14 +265,22 @@ extension Database {
         let sender = try store.agents.contact(id: card.identity.id)
         var problem: String?
         if let sender {
-            if !sender.trusted { problem = "sender '\(sender.handle)' is not trusted" }
+            if !sender.isAuthentic {
+                problem = store.agents.unverified(sender).message
+            } else if !sender.trusted {
+                problem = "sender '\(sender.handle)' is not trusted"
+            }
         } else if let other = try store.agents.contact(handle: card.identity.name) {
             problem = "unknown sender '\(card.identity.name)' (\(card.identity.id)), and another agent (\(other.id.description.prefix(16))…) goes by that name here"
         } else {
             problem = "unknown sender '\(card.identity.name)' (\(card.identity.id))"
         }
-        if let last = try store.agents.lastAccepted(from: card.identity.id, ref: envelope.refName), envelope.timeMilliseconds <= last {
-            problem = "not newer than the share of \(envelope.refName) accepted before from this sender (replayed or out of order)"
+        do {
+            if let last = try store.agents.lastAccepted(from: card.identity.id, ref: envelope.refName), envelope.timeMilliseconds <= last {
+                problem = "not newer than the share of \(envelope.refName) accepted before from this sender (replayed or out of order)"
+            }
+        } catch let error as DatabaseError where error.code == .unverifiedContact {
+            problem = error.message
         }
         return InboxEntry(name: name, envelope: envelope, problem: problem, sender: sender)
     }
@@ -325,6 +334,7 @@ extension Database {
         }
         let card = envelope.sender
         let known = try store.agents.contact(id: card.identity.id)
+        if let known, !known.isAuthentic, !trustSender { throw store.agents.unverified(known) }
         if known?.trusted != true && !trustSender {
             let who = known.map { "'\($0.handle)' is not trusted" }
                 ?? "'\(card.identity.name)' (\(card.identity.id)) is not a known agent"
@@ -465,13 +475,23 @@ extension Database {
     /// store never holds a node of it without what lies below.
     private func takeIn(_ refs: [ChunkRef], kinds: [ChunkID: PackKind], envelopeName: String) async throws {
         let chunks = store.chunks
-        try await forEachConcurrently(refs) { ref in
+        let received = try await forEachConcurrently(refs) { ref -> ChunkID? in
+            let plaintext: [UInt8]
             do {
-                _ = try chunks.open(try await chunks.packs.read(ref.id), as: ref)
+                plaintext = try chunks.open(try await chunks.packs.read(ref.id), as: ref)
             } catch {
                 throw DatabaseError(.rejected, "share \(envelopeName) is rejected: chunk \(ref.id) does not verify", cause: error)
             }
+            // Ids are HMACs of the plaintext, under the author's content key: one of this agent's
+            // own ids is taken in only with the plaintext that gives it under this agent's key.
+            // Any other chunk is marked, so this agent's writes never deduplicate against it; a
+            // copy forged under a key of this agent's (its plaintext maps to another id) is then
+            // replaced by the first write of the true data instead of standing in for it.
+            let ownID = plaintext.withUnsafeBytes { chunks.sealer.reference(for: $0).id }
+            return ownID == ref.id ? nil : ref.id
         }
+        // Marked before any is added, so no crash can leave one of them unmarked.
+        try chunks.packs.index.markReceived(received.compactMap { $0 })
         try await forEachConcurrently(refs) { ref in
             guard try chunks.packs.claim(ref.id) else { return }
             do {
@@ -484,15 +504,21 @@ extension Database {
         }
     }
 
-    /// Runs `body` for each element, as many at once as the chunk store works on.
-    private func forEachConcurrently(_ refs: [ChunkRef], _ body: @escaping @Sendable (ChunkRef) async throws -> Void) async throws {
+    /// Runs `body` for each element, as many at once as the chunk store works on, and returns
+    /// what it returned, in no particular order.
+    @discardableResult
+    private func forEachConcurrently<Result: Sendable>(
+        _ refs: [ChunkRef], _ body: @escaping @Sendable (ChunkRef) async throws -> Result
+    ) async throws -> [Result] {
         let width = store.chunks.concurrency
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        return try await withThrowingTaskGroup(of: Result.self) { group in
+            var results: [Result] = []
             for (position, ref) in refs.enumerated() {
-                if position >= width { try await group.next() }
+                if position >= width, let result = try await group.next() { results.append(result) }
                 group.addTask { try await body(ref) }
             }
-            try await group.waitForAll()
+            for try await result in group { results.append(result) }
+            return results
         }
     }
 }

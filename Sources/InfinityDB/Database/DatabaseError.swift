@@ -18,6 +18,9 @@ public struct DatabaseError: Error, CustomStringConvertible, Sendable {
         public static let unknownAgent = Code(name: "unknown agent")
         /// A share comes from an agent this store does not trust.
         public static let untrustedSender = Code(name: "untrusted sender")
+        /// A contact, or the record of a share accepted from it, does not verify under this
+        /// agent's records key: changed outside InfinityDB, or written before rows were signed.
+        public static let unverifiedContact = Code(name: "unverified contact")
         /// A share or spread would exceed what the receiving agent accepts.
         public static let overCapacity = Code(name: "over capacity")
         /// A share was refused: its envelope, a chunk or a commit is forged, altered or missing.
