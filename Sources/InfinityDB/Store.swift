@@ -52,14 +52,12 @@ public final class Store: Sendable {
     let remoteHistory = Mutex<RemoteHistory?>(nil)
     let keys: AgentKeys
     private let masterSecret: SecureBytes
-    /// The key file this store was unlocked with; a passphrase change replaces it.
-    private let keyFileName: Mutex<String>
 
     static let keysPrefix = "keys/"
 
     private init(
         location: String, backend: any Backend, configuration: StoreConfiguration, masterSecret: SecureBytes,
-        keys: AgentKeys, keyFileName: String, index: ChunkIndex, historyPath: String
+        keys: AgentKeys, index: ChunkIndex, historyPath: String
     ) throws {
         self.location = location
         self.historyPath = historyPath
@@ -67,7 +65,6 @@ public final class Store: Sendable {
         self.configuration = configuration
         self.masterSecret = masterSecret
         self.keys = keys
-        self.keyFileName = Mutex(keyFileName)
         identity = keys.identity(name: configuration.ownerName)
         agents = try AgentBook(path: Self.agentsPath(besideHistory: historyPath))
         let packs = PackStore(
@@ -134,13 +131,13 @@ public final class Store: Sendable {
             metadataChunking: options.metadataChunking, targetPackSize: options.targetPackSize,
             compressionLevel: options.compressionLevel, authenticator: nil
         ).authenticated(with: keys.metadataKey)
-        let keyFileName = try await writeKeyFile(
+        try await writeKeyFile(
             WrappedMasterSecret.wrap(masterSecret, passphrase: passphrase, parameters: options.scrypt), to: backend)
         // The config goes last: a store without one is not a store yet, whatever else was written.
         try await backend.put(StoreConfiguration.objectName, try configuration.encoded())
         return try Store(
             location: location, backend: backend, configuration: configuration, masterSecret: masterSecret,
-            keys: keys, keyFileName: keyFileName, index: ChunkIndex(path: indexPath),
+            keys: keys, index: ChunkIndex(path: indexPath),
             historyPath: historyPath ?? Self.historyPath(besideIndex: indexPath))
     }
 
@@ -175,7 +172,7 @@ public final class Store: Sendable {
             throw StoreError(.notAStore, "\(location) is not an InfinityDB store: it has no config object")
         }
         let configuration = try StoreConfiguration.decode(configBytes, location: location)
-        let (masterSecret, keyFileName) = try await unlock(backend: backend, location: location, passphrase: passphrase)
+        let masterSecret = try await unlock(backend: backend, location: location, passphrase: passphrase)
         let keys = try AgentKeys(masterSecret: masterSecret)
         try configuration.verify(with: keys.metadataKey, location: location)
         _ = try configuration.dataChunking.validated(location: location)
@@ -189,7 +186,7 @@ public final class Store: Sendable {
         }
         let store = try Store(
             location: location, backend: backend, configuration: configuration, masterSecret: masterSecret,
-            keys: keys, keyFileName: keyFileName, index: ChunkIndex(path: indexPath),
+            keys: keys, index: ChunkIndex(path: indexPath),
             historyPath: historyPath ?? Self.historyPath(besideIndex: indexPath))
         // A writer may have stopped between storing a pack and indexing it, or the index may be
         // new (another machine, or deleted): the packs are the truth.
@@ -227,16 +224,14 @@ public final class Store: Sendable {
 
     // MARK: Keys
 
-    private static func writeKeyFile(_ wrapped: WrappedMasterSecret, to backend: any Backend) async throws -> String {
-        let name = keysPrefix + Hex.encode(SecureRandom.bytes(count: 16))
-        try await backend.put(name, try wrapped.encoded())
-        return name
+    private static func writeKeyFile(_ wrapped: WrappedMasterSecret, to backend: any Backend) async throws {
+        try await backend.put(keysPrefix + Hex.encode(SecureRandom.bytes(count: 16)), try wrapped.encoded())
     }
 
     /// Tries each key file with the passphrase.
     private static func unlock(
         backend: any Backend, location: String, passphrase: SecureBytes
-    ) async throws -> (SecureBytes, String) {
+    ) async throws -> SecureBytes {
         let keyFiles = try await backend.list(prefix: keysPrefix)
         guard !keyFiles.isEmpty else {
             throw StoreError(.corrupt, "store \(location) has no key files (keys/ is empty)")
@@ -246,7 +241,7 @@ public final class Store: Sendable {
         for keyFile in keyFiles {
             do {
                 let wrapped = try WrappedMasterSecret.decode(try await backend.get(keyFile.name))
-                return (try wrapped.unwrap(passphrase: passphrase), keyFile.name)
+                return try wrapped.unwrap(passphrase: passphrase)
             } catch let error as CryptoError where error.code == .wrongPassphrase {
                 continue
             } catch let error as CryptoError where error.code == .unsupportedFormat {
@@ -265,17 +260,20 @@ public final class Store: Sendable {
         throw StoreError(.wrongPassphrase, "wrong passphrase for store \(location)")
     }
 
-    /// Wraps the agent's master secret under a new passphrase, then removes the key file this
-    /// store was opened with. No data is re-encrypted. Until the old file is removed both
-    /// passphrases open the store, so an interruption never locks the owner out.
+    /// Wraps the agent's master secret under a new passphrase, then removes every key file that
+    /// was there before: the one this store was opened with, and any an interrupted change left
+    /// behind, so that once this returns only the new passphrase opens the store. No data is
+    /// re-encrypted. Until the old files are removed the old passphrases open the store too, so
+    /// an interruption never locks the owner out.
     public func changePassphrase(to newPassphrase: SecureBytes, parameters: Scrypt.Parameters = .interactive) async throws {
-        let newKeyFile = try await Self.writeKeyFile(
+        // Listed before the new file is written: a change running at the same time in another
+        // process may remove this one's old files, never its new one.
+        let oldKeyFiles = try await backend.list(prefix: Self.keysPrefix).map(\.name)
+        try await Self.writeKeyFile(
             WrappedMasterSecret.wrap(masterSecret, passphrase: newPassphrase, parameters: parameters), to: backend)
-        let oldKeyFile = keyFileName.withLock { name in
-            defer { name = newKeyFile }
-            return name
+        for oldKeyFile in oldKeyFiles {
+            try await backend.delete(oldKeyFile)
         }
-        try await backend.delete(oldKeyFile)
     }
 
     // MARK: Data
