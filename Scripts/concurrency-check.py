@@ -67,8 +67,9 @@ class Check:
                 self.fail(who, "commit exited %d without a clear conflict: %s" % (status, error.strip()[:400]))
 
     def collector(self):
-        """gc with a short grace, so that it really deletes while the others write; each run
-        first leaves it a deleted branch of junk to find."""
+        """gc with a grace short enough that it really deletes while the others write, and still
+        well above how long a commit takes (its one assumption); each run first leaves it a
+        deleted branch of junk to find."""
         junk = os.path.join(self.work, "junk")
         serial = 0
         while time.monotonic() < self.deadline:
@@ -79,7 +80,7 @@ class Check:
                 f.write(os.urandom(1 << 19))
             branch = "junk-%d" % serial
             for arguments in (["commit", junk, "--branch", branch, "--quiet"], ["branch", "-d", branch, "--quiet"],
-                              ["gc", "--grace", "5s", "--reflog-expiry", "0s", "--json"]):
+                              ["gc", "--grace", "10s", "--reflog-expiry", "0s", "--json"]):
                 status, output, error, _ = self.infinity.run(*arguments)
                 if status != 0:
                     self.fail("gc", "`infinity %s` exited %d: %s" % (" ".join(arguments), status, error.strip()[:400]))
