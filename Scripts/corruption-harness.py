@@ -18,13 +18,15 @@ Prints the outcomes per kind of file and damage, and exits non-zero on any failu
 """
 import argparse
 import collections
-import hashlib
 import os
 import random
 import shutil
 import subprocess
 import sys
 import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from infinity_harness import manifest  # noqa: E402
 
 KINDS = ["data pack", "metadata pack", "index", "refs", "agents", "config", "key file"]
 DAMAGES = ["flip", "truncate", "delete", "swap"]
@@ -39,16 +41,6 @@ def run(binary, args, env, check=False):
 
 def crashed(result):
     return result.returncode < 0 or "Fatal error" in result.stderr or "Segmentation fault" in result.stderr
-
-
-def manifest(root):
-    files = {}
-    for directory, _, names in os.walk(root):
-        for name in names:
-            path = os.path.join(directory, name)
-            with open(path, "rb") as file:
-                files[os.path.relpath(path, root)] = hashlib.sha256(file.read()).hexdigest()
-    return files
 
 
 def build_store(binary, work, env, rng):

@@ -52,8 +52,6 @@ public final class Store: Sendable {
     let remoteHistory = Mutex<RemoteHistory?>(nil)
     let keys: AgentKeys
     private let masterSecret: SecureBytes
-    /// The key file this store was unlocked with; a passphrase change replaces it.
-    private let keyFileName: Mutex<String>
 
     static let keysPrefix = "keys/"
 
@@ -66,7 +64,7 @@ public final class Store: Sendable {
 
     private init(
         location: String, backend: any Backend, configuration: StoreConfiguration, masterSecret: SecureBytes,
-        keys: AgentKeys, keyFileName: String, index: ChunkIndex, historyPath: String
+        keys: AgentKeys, index: ChunkIndex, historyPath: String
     ) throws {
         self.location = location
         self.historyPath = historyPath
@@ -74,7 +72,6 @@ public final class Store: Sendable {
         self.configuration = configuration
         self.masterSecret = masterSecret
         self.keys = keys
-        self.keyFileName = Mutex(keyFileName)
         identity = keys.identity(name: configuration.ownerName)
         agents = try AgentBook(path: Self.agentsPath(besideHistory: historyPath), recordsKey: keys.recordsKey)
         let packs = PackStore(
@@ -141,13 +138,13 @@ public final class Store: Sendable {
             metadataChunking: options.metadataChunking, targetPackSize: options.targetPackSize,
             compressionLevel: options.compressionLevel, authenticator: nil
         ).authenticated(with: keys.metadataKey)
-        let keyFileName = try await writeKeyFile(
+        try await writeKeyFile(
             WrappedMasterSecret.wrap(masterSecret, passphrase: passphrase, parameters: options.scrypt), to: backend)
         // The config goes last: a store without one is not a store yet, whatever else was written.
         try await backend.put(StoreConfiguration.objectName, try configuration.encoded())
         return try Store(
             location: location, backend: backend, configuration: configuration, masterSecret: masterSecret,
-            keys: keys, keyFileName: keyFileName, index: ChunkIndex(path: indexPath),
+            keys: keys, index: ChunkIndex(path: indexPath),
             historyPath: historyPath ?? Self.historyPath(besideIndex: indexPath))
     }
 
@@ -199,7 +196,7 @@ public final class Store: Sendable {
             throw StoreError(.notAStore, "\(location) is not an InfinityDB store: it has no config object")
         }
         let configuration = try StoreConfiguration.decode(configBytes, location: location)
-        let (masterSecret, keyFileName) = try await unlock(backend: backend, location: location, passphrase: passphrase)
+        let masterSecret = try await unlock(backend: backend, location: location, passphrase: passphrase)
         let keys = try AgentKeys(masterSecret: masterSecret)
         try configuration.verify(with: keys.metadataKey, location: location)
         _ = try configuration.dataChunking.validated(location: location)
@@ -215,7 +212,7 @@ public final class Store: Sendable {
         let (index, recovery) = try openIndex(at: indexPath)
         let store = try Store(
             location: location, backend: backend, configuration: configuration, masterSecret: masterSecret,
-            keys: keys, keyFileName: keyFileName, index: index,
+            keys: keys, index: index,
             historyPath: historyPath ?? Self.historyPath(besideIndex: indexPath))
         // A writer may have stopped between storing a pack and indexing it, or the index may be
         // new (another machine, deleted, or damaged and set aside): the packs are the truth.
@@ -271,16 +268,14 @@ public final class Store: Sendable {
 
     // MARK: Keys
 
-    private static func writeKeyFile(_ wrapped: WrappedMasterSecret, to backend: any Backend) async throws -> String {
-        let name = keysPrefix + Hex.encode(SecureRandom.bytes(count: 16))
-        try await backend.put(name, try wrapped.encoded())
-        return name
+    private static func writeKeyFile(_ wrapped: WrappedMasterSecret, to backend: any Backend) async throws {
+        try await backend.put(keysPrefix + Hex.encode(SecureRandom.bytes(count: 16)), try wrapped.encoded())
     }
 
     /// Tries each key file with the passphrase.
     private static func unlock(
         backend: any Backend, location: String, passphrase: SecureBytes
-    ) async throws -> (SecureBytes, String) {
+    ) async throws -> SecureBytes {
         let keyFiles = try await backend.list(prefix: keysPrefix)
         guard !keyFiles.isEmpty else {
             throw StoreError(.corrupt, "store \(location) has no key files (keys/ is empty)")
@@ -290,7 +285,7 @@ public final class Store: Sendable {
         for keyFile in keyFiles {
             do {
                 let wrapped = try WrappedMasterSecret.decode(try await backend.get(keyFile.name))
-                return (try wrapped.unwrap(passphrase: passphrase), keyFile.name)
+                return try wrapped.unwrap(passphrase: passphrase)
             } catch let error as CryptoError where error.code == .wrongPassphrase {
                 continue
             } catch let error as CryptoError where error.code == .unsupportedFormat {
@@ -314,17 +309,20 @@ public final class Store: Sendable {
             "wrong passphrase for store \(location) (no key file opens with it: \(tried); if the passphrase is right, the key file is damaged: put back a copy of the store's keys/ folder)")
     }
 
-    /// Wraps the agent's master secret under a new passphrase, then removes the key file this
-    /// store was opened with. No data is re-encrypted. Until the old file is removed both
-    /// passphrases open the store, so an interruption never locks the owner out.
+    /// Wraps the agent's master secret under a new passphrase, then removes every key file that
+    /// was there before: the one this store was opened with, and any an interrupted change left
+    /// behind, so that once this returns only the new passphrase opens the store. No data is
+    /// re-encrypted. Until the old files are removed the old passphrases open the store too, so
+    /// an interruption never locks the owner out.
     public func changePassphrase(to newPassphrase: SecureBytes, parameters: Scrypt.Parameters = .interactive) async throws {
-        let newKeyFile = try await Self.writeKeyFile(
+        // Listed before the new file is written: a change running at the same time in another
+        // process may remove this one's old files, never its new one.
+        let oldKeyFiles = try await backend.list(prefix: Self.keysPrefix).map(\.name)
+        try await Self.writeKeyFile(
             WrappedMasterSecret.wrap(masterSecret, passphrase: newPassphrase, parameters: parameters), to: backend)
-        let oldKeyFile = keyFileName.withLock { name in
-            defer { name = newKeyFile }
-            return name
+        for oldKeyFile in oldKeyFiles {
+            try await backend.delete(oldKeyFile)
         }
-        try await backend.delete(oldKeyFile)
     }
 
     // MARK: Data

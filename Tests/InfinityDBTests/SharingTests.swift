@@ -39,6 +39,33 @@ private func objects(under prefix: String, in store: Store) async throws -> [Obj
 }
 
 @Suite struct SharingTests {
+    /// An accept killed after it moved the ref, before it removed the share from the inbox: the
+    /// next accept finishes it (it used to refuse the envelope as a replay, every time).
+    @Test func anAcceptStoppedBeforeEmptyingTheInboxIsFinishedByTheNext() async throws {
+        try await withTemporaryDirectory { directory in
+            let alice = try await makeAgent("alice", in: directory)
+            let bob = try await makeAgent("bob", in: directory)
+            try introduce(alice, bob)
+            let (_, head) = try await commitGallery(to: alice)
+            _ = try await alice.share("main", with: "bob", as: "main")
+            var inbox: [(String, [UInt8])] = []
+            for object in try await objects(under: "inbox/", in: bob.store) {
+                inbox.append((object.name, try await bob.store.backend.get(object.name)))
+            }
+            try await acceptAll(bob)
+            for (name, bytes) in inbox { try await bob.store.backend.put(name, bytes) }
+
+            let waiting = try await bob.inbox()
+            #expect(waiting.count == 1)
+            #expect(waiting.first?.problem == nil, "\(waiting.first?.problem ?? "")")
+            let finished = try await acceptAll(bob)
+            #expect(finished.map(\.commit) == [try #require(head.commit).ref.id])
+            #expect(try await objects(under: "inbox/", in: bob.store).isEmpty)
+            #expect(try await bob.snapshot("alice/main").commit?.ref == head.commit?.ref)
+            #expect(try await bob.check(readData: .all).isClean)
+        }
+    }
+
     @Test func threeAgentsShareForkDiffMergeAndShareBack() async throws {
         try await withTemporaryDirectory { directory in
             let alice = try await makeAgent("alice", in: directory)

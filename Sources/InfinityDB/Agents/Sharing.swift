@@ -276,7 +276,9 @@ extension Database {
             problem = "unknown sender '\(card.identity.name)' (\(card.identity.id))"
         }
         do {
-            if let last = try store.agents.lastAccepted(from: card.identity.id, ref: envelope.refName), envelope.timeMilliseconds <= last {
+            if let last = try store.agents.lastAccepted(from: card.identity.id, ref: envelope.refName), envelope.timeMilliseconds <= last,
+                try !wasInstalled(envelope, lastAccepted: last, handle: sender?.handle ?? card.identity.name)
+            {
                 problem = "not newer than the share of \(envelope.refName) accepted before from this sender (replayed or out of order)"
             }
         } catch let error as DatabaseError where error.code == .unverifiedContact {
@@ -353,6 +355,14 @@ extension Database {
         if let last = try store.agents.lastAccepted(from: card.identity.id, ref: envelope.refName),
             envelope.timeMilliseconds <= last
         {
+            if try wasInstalled(envelope, lastAccepted: last, handle: handle) {
+                // An accept that stopped after installing the ref, before it emptied the inbox:
+                // finish it.
+                try await discard(envelopeName)
+                return AcceptReport(
+                    sender: handle, ref: ref, commit: envelope.commit.id, senderAdded: false, chunksReceived: 0,
+                    bytesReceived: 0, commitsVerified: 0)
+            }
             throw DatabaseError(
                 .rejected,
                 "share \(envelopeName) is rejected: it is not newer than the share of \(ref.shortName) accepted before (a replayed or out-of-order envelope)")
@@ -468,6 +478,14 @@ extension Database {
         return AcceptReport(
             sender: handle, ref: ref, commit: envelope.commit.id, senderAdded: senderAdded, chunksReceived: staged.count,
             bytesReceived: bytesReceived, commitsVerified: commitsReached.count)
+    }
+
+    /// Whether this very envelope is the share last accepted for its ref, and the ref still names
+    /// its commit: an accept installed it and stopped before removing it from the inbox. Nothing
+    /// is left to install, so it is no replay.
+    private func wasInstalled(_ envelope: ShareEnvelope, lastAccepted: Int64, handle: String) throws -> Bool {
+        guard envelope.timeMilliseconds == lastAccepted else { return false }
+        return try refs.ref(RefName.agent(handle, branch: envelope.refName))?.id == envelope.commit.id
     }
 
     /// Opens each chunk under its reference (on all cores), then adds them all to this store:
