@@ -140,12 +140,14 @@ public final class Store: Sendable {
         ).authenticated(with: keys.metadataKey)
         try await writeKeyFile(
             WrappedMasterSecret.wrap(masterSecret, passphrase: passphrase, parameters: options.scrypt), to: backend)
+        // The refs database exists from the start, so its absence later means it was lost.
+        let history = historyPath ?? Self.historyPath(besideIndex: indexPath)
+        _ = try RefStore(path: history, metadataKey: keys.metadataKey)
         // The config goes last: a store without one is not a store yet, whatever else was written.
         try await backend.put(StoreConfiguration.objectName, try configuration.encoded())
         return try Store(
             location: location, backend: backend, configuration: configuration, masterSecret: masterSecret,
-            keys: keys, index: ChunkIndex(path: indexPath),
-            historyPath: historyPath ?? Self.historyPath(besideIndex: indexPath))
+            keys: keys, index: ChunkIndex(path: indexPath), historyPath: history)
     }
 
     /// Opens the store in a local directory.
@@ -162,6 +164,16 @@ public final class Store: Sendable {
         guard try await backend.info(StoreConfiguration.objectName) != nil else {
             throw StoreError(.notAStore, "\(path) is not an InfinityDB store: it has no config object")
         }
+        // The refs are the only record of which commits exist: never start an empty one over a
+        // store that had them (the index, by contrast, is rebuilt from the packs). A folder whose
+        // config is not a store's is said to be that first.
+        let refsPath = localHistoryPath(root: path)
+        _ = try StoreConfiguration.decode(try await backend.get(StoreConfiguration.objectName), location: path)
+        guard FileManager.default.fileExists(atPath: refsPath) else {
+            throw StoreError(
+                .corrupt,
+                "the refs database \(refsPath) is missing: it holds the store's branches, tags and history; put back a copy of it (the packs alone do not say which commits exist)")
+        }
         // Even reading updates the index and refs databases inside the store: say so plainly
         // rather than as an SQLite error about the first file that cannot be opened.
         if access(path, W_OK) != 0 {
@@ -171,7 +183,7 @@ public final class Store: Sendable {
                 "the store at \(path) \(reason): InfinityDB writes its index and refs there even to read; remount it read-write, or copy it (cp -a) to writable storage and use the copy")
         }
         return try await open(
-            backend: backend, indexPath: try localIndexPath(root: path), historyPath: localHistoryPath(root: path),
+            backend: backend, indexPath: try localIndexPath(root: path), historyPath: refsPath,
             location: path, passphrase: passphrase)
     }
 

@@ -84,6 +84,18 @@ import Testing
         }
     }
 
+    @Test func aMissingRefsDatabaseIsNamedNotReplacedByAnEmptyOne() async throws {
+        try await withTemporaryDirectory { directory in
+            let (cli, store, _) = try await storeWithThreeFiles(in: directory)
+            try FileManager.default.removeItem(atPath: store + "/refs.sqlite")
+            for command in ["log", "check"] {
+                let result = try await cli.call(command)
+                #expect(result.status == 1 && result.error.contains(store + "/refs.sqlite") && result.error.contains("missing"), "\(result.error)")
+            }
+            #expect(!FileManager.default.fileExists(atPath: store + "/refs.sqlite"), "no empty history was started in its place")
+        }
+    }
+
     @Test func aDamagedKeyFileIsNamedBesideTheWrongPassphrase() async throws {
         try await withTemporaryDirectory { directory in
             let (cli, store, _) = try await storeWithThreeFiles(in: directory)
