@@ -164,16 +164,7 @@ public final class Store: Sendable {
         guard try await backend.info(StoreConfiguration.objectName) != nil else {
             throw StoreError(.notAStore, "\(path) is not an InfinityDB store: it has no config object")
         }
-        // The refs are the only record of which commits exist: never start an empty one over a
-        // store that had them (the index, by contrast, is rebuilt from the packs). A folder whose
-        // config is not a store's is said to be that first.
         let refsPath = localHistoryPath(root: path)
-        _ = try StoreConfiguration.decode(try await backend.get(StoreConfiguration.objectName), location: path)
-        guard FileManager.default.fileExists(atPath: refsPath) else {
-            throw StoreError(
-                .corrupt,
-                "the refs database \(refsPath) is missing: it holds the store's branches, tags and history; put back a copy of it (the packs alone do not say which commits exist)")
-        }
         // Even reading updates the index and refs databases inside the store: say so plainly
         // rather than as an SQLite error about the first file that cannot be opened.
         if access(path, W_OK) != 0 {
@@ -184,7 +175,16 @@ public final class Store: Sendable {
         }
         return try await open(
             backend: backend, indexPath: try localIndexPath(root: path), historyPath: refsPath,
-            location: path, passphrase: passphrase)
+            location: path, passphrase: passphrase
+        ) { _ in
+            // The refs are the only record of which commits exist: never start an empty one over
+            // a store that had them (the index, by contrast, is rebuilt from the packs).
+            guard FileManager.default.fileExists(atPath: refsPath) else {
+                throw StoreError(
+                    .corrupt,
+                    "the refs database \(refsPath) is missing: it holds the store's branches, tags and history; put back a copy of it (the packs alone do not say which commits exist)")
+            }
+        }
     }
 
     /// Opens a store in any backend. If the index is empty while the store holds packs (a new
