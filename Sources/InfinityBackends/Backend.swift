@@ -45,6 +45,15 @@ public protocol Backend: Sendable {
 }
 
 extension Backend {
+    /// The bytes of `range` inside an object of `objectSize` bytes, read in passing (the end of
+    /// each pack while indexing): a cache in front keeps the whole object only while it has
+    /// room to spare, so indexing a large store does not push out what the cache holds.
+    /// Elsewhere the same as ``get(_:range:)``.
+    public func scan(_ name: String, range: Range<Int>, objectSize: Int) async throws -> [UInt8] {
+        if let caching = self as? CachingBackend { return try await caching.scanRange(name, range: range, objectSize: objectSize) }
+        return try await get(name, range: range)
+    }
+
     public func delete(_ names: [String]) async throws {
         for name in names { try ObjectName.validate(name) }
         for name in names { try await delete(name) }

@@ -94,13 +94,28 @@ public final class CachingBackend: Backend {
         if touch(name), let bytes = try? await cache.get(name, range: range) { return bytes }
         guard keepWarm(name) else { return try await remote.get(name, range: range) }
         // A first read of an object to keep warm fetches it whole: the next ranges are local.
-        let whole = try await fetchWhole(name)
+        return try slice(try await fetchWhole(name), range, of: name)
+    }
+
+    private func slice(_ whole: [UInt8], _ range: Range<Int>, of name: String) throws -> [UInt8] {
         guard range.lowerBound >= 0, range.upperBound <= whole.count else {
             throw BackendError(
                 code: .rangeNotSatisfiable, objectName: name,
                 message: "bytes \(range.lowerBound)..<\(range.upperBound) are not all within object '\(name)' (\(whole.count) bytes)")
         }
         return Array(whole[range])
+    }
+
+    /// A range read in passing (see ``Backend/scan(_:range:objectSize:)``): an object to keep
+    /// warm is fetched whole while the cache has room for it without evicting anything, so a
+    /// fresh machine's first open of a store that fits downloads each pack once; otherwise
+    /// only the range is read.
+    func scanRange(_ name: String, range: Range<Int>, objectSize: Int) async throws -> [UInt8] {
+        try ObjectName.validate(name)
+        if touch(name), let bytes = try? await cache.get(name, range: range) { return bytes }
+        let roomToSpare = state.withLock { $0.bytes + objectSize <= capacity }
+        guard keepWarm(name), roomToSpare else { return try await remote.get(name, range: range) }
+        return try slice(try await fetchWhole(name), range, of: name)
     }
 
     public func info(_ name: String) async throws -> ObjectInfo? {

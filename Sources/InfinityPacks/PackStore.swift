@@ -253,7 +253,7 @@ public final class PackStore: Sendable {
     /// 64 KiB, and a second request fetches longer ones.
     public static func readTail(ofPack name: String, size: Int, from backend: any Backend) async throws -> [UInt8] {
         let guess = min(size, 64 * 1024)
-        var tail = try await backend.get(name, range: (size - guess)..<size)
+        var tail = try await backend.scan(name, range: (size - guess)..<size, objectSize: size)
         let needed = try PackFormat.sealedTrailerLength(tail: tail, packSize: size, packName: name) + PackFormat.footerLength
         if needed > tail.count {
             tail = try await backend.get(name, range: (size - needed)..<size)
@@ -296,26 +296,43 @@ public final class PackStore: Sendable {
         return try await index(missing, replacing: false, progress: { _, _ in })
     }
 
+    /// How many pack trailers are read at once when indexing: a remote store answers each read
+    /// after a round trip, so a fresh machine's first open waits for the slowest of a few
+    /// reads rather than for all of them in turn.
+    static let concurrentTrailerReads = 8
+
     private func index(
         _ packs: [ObjectInfo], replacing: Bool, progress: (Int, Int) -> Void
     ) async throws -> RebuildReport {
         var report = RebuildReport()
-        for (number, pack) in packs.enumerated() {
-            do {
-                let trailer = try await readTrailer(ofPack: pack.name, size: pack.size)
-                // A retired pack (garbage collection is deleting it) is not indexed again.
-                if try index.record(
-                    packName: pack.name, kind: trailer.kind, size: pack.size, entries: trailer.entries, replacing: replacing)
-                {
-                    report.packsIndexed += 1
-                    report.chunksIndexed += trailer.entries.count
-                }
-            } catch let error as PackError where error.code == .index {
-                throw error
-            } catch {
-                report.unreadablePacks[pack.name] = "\(error)"
+        var done = 0
+        try await withThrowingTaskGroup(of: (ObjectInfo, Result<(kind: PackKind, entries: [PackEntry]), any Error>).self) { group in
+            var next = packs.makeIterator()
+            func startNext() {
+                guard let pack = next.next() else { return }
+                group.addTask { [self] in (pack, await Result { try await readTrailer(ofPack: pack.name, size: pack.size) }) }
             }
-            progress(number + 1, packs.count)
+            for _ in 0..<Self.concurrentTrailerReads { startNext() }
+            // The index is written here, one pack at a time, while the next trailers are read.
+            while let (pack, trailer) = try await group.next() {
+                startNext()
+                do {
+                    let trailer = try trailer.get()
+                    // A retired pack (garbage collection is deleting it) is not indexed again.
+                    if try index.record(
+                        packName: pack.name, kind: trailer.kind, size: pack.size, entries: trailer.entries, replacing: replacing)
+                    {
+                        report.packsIndexed += 1
+                        report.chunksIndexed += trailer.entries.count
+                    }
+                } catch let error as PackError where error.code == .index {
+                    throw error
+                } catch {
+                    report.unreadablePacks[pack.name] = "\(error)"
+                }
+                done += 1
+                progress(done, packs.count)
+            }
         }
         return report
     }

@@ -101,3 +101,36 @@ import Testing
         }
     }
 }
+
+@Suite struct CachingBackendScanTests {
+    /// Indexing reads the end of every pack: while the cache has room, each pack comes whole
+    /// (one request, and a restore after it is local); once it is full, only the end is read,
+    /// and nothing already kept is pushed out.
+    @Test func scansKeepWholePacksOnlyWhileThereIsRoom() async throws {
+        try await withTemporaryDirectory { directory in
+            let remote = CountingBackend()
+            let cached = try await CachingBackend(remote: remote, directory: directory, capacity: 100_000)
+            var packs: [(name: String, bytes: [UInt8])] = []
+            for index in 0..<5 {
+                let pack = (name: "packs/\(index)/p", bytes: SampleData.bytes(count: 30_000, seed: UInt64(index)))
+                try await remote.put(pack.name, pack.bytes)
+                packs.append(pack)
+            }
+            remote.resetCount()
+            for pack in packs {
+                let tail = try await cached.scan(pack.name, range: 29_000..<30_000, objectSize: pack.bytes.count)
+                #expect(tail == Array(pack.bytes[29_000...]))
+            }
+            // Three packs fit in 100,000 bytes: fetched whole. The other two: their ends only.
+            #expect(remote.wholeReadCount == 3 && remote.rangedReadCount == 2)
+            #expect(cached.statistics.objects == 3 && cached.statistics.bytes <= 100_000)
+            remote.resetCount()
+            for pack in packs.prefix(3) {
+                #expect(try await cached.get(pack.name, range: 0..<10) == Array(pack.bytes[0..<10]))
+            }
+            #expect(remote.wholeReadCount == 0 && remote.rangedReadCount == 0)
+            // A backend with no cache reads the range.
+            #expect(try await remote.scan(packs[4].name, range: 0..<5, objectSize: 30_000) == Array(packs[4].bytes[0..<5]))
+        }
+    }
+}
