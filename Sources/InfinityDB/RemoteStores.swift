@@ -260,8 +260,28 @@ final class RemoteHistory: Sendable {
             for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
             try Self.writeOwnerOnly(Data(files[file]!), to: path)
         }
-        try writeRecord(Record(
-            version: current.version, snapshot: current.snapshot, tag: tag, highestSequence: current.sequence ?? seen))
+        // In step with the store from here: the copy is what a push would compare against.
+        // (SQLite's VACUUM INTO, which takes that snapshot, does not give back the same bytes it
+        // was given, so the store's own digest would make the next push upload an equal copy.)
+        let (_, snapshot) = try takeSnapshot()
+        try writeRecord(Record(version: current.version, snapshot: snapshot, tag: tag, highestSequence: current.sequence ?? seen))
+    }
+
+    /// A consistent copy of each file of the local copy, and its snapshot digest.
+    private func takeSnapshot() throws -> (files: [String: [UInt8]], digest: String) {
+        let snapshotDirectory = directory + "/snapshot"
+        try? FileManager.default.removeItem(atPath: snapshotDirectory)
+        try OwnerOnly.createDirectories(snapshotDirectory)
+        defer { try? FileManager.default.removeItem(atPath: snapshotDirectory) }
+        var snapshots: [String: [UInt8]] = [:]
+        for file in Self.files {
+            // VACUUM INTO writes one consistent file, write-ahead log included.
+            let copy = "\(snapshotDirectory)/\(file)"
+            let connection = try SQLiteConnection(path: "\(directory)/\(file)")
+            try connection.execute("VACUUM INTO '\(copy.replacingOccurrences(of: "'", with: "''"))'")
+            snapshots[file] = Array(FileManager.default.contents(atPath: copy) ?? Data())
+        }
+        return (snapshots, Self.snapshotDigest(snapshots))
     }
 
     /// The snapshot a version names: SHA-256 over each file's name and SHA-256.
@@ -277,19 +297,7 @@ final class RemoteHistory: Sendable {
     func push(key: SecureBytes) async throws {
         await pushing.acquire()
         defer { pushing.release() }
-        let snapshotDirectory = directory + "/snapshot"
-        try? FileManager.default.removeItem(atPath: snapshotDirectory)
-        try OwnerOnly.createDirectories(snapshotDirectory)
-        defer { try? FileManager.default.removeItem(atPath: snapshotDirectory) }
-        var snapshots: [String: [UInt8]] = [:]
-        for file in Self.files {
-            // VACUUM INTO writes one consistent file, write-ahead log included.
-            let copy = "\(snapshotDirectory)/\(file)"
-            let connection = try SQLiteConnection(path: "\(directory)/\(file)")
-            try connection.execute("VACUUM INTO '\(copy.replacingOccurrences(of: "'", with: "''"))'")
-            snapshots[file] = Array(FileManager.default.contents(atPath: copy) ?? Data())
-        }
-        let snapshot = Self.snapshotDigest(snapshots)
+        let (snapshots, snapshot) = try takeSnapshot()
         let record = readRecord()
         guard snapshot != record?.snapshot else { return }
         let sequence = (record?.highestSequence ?? 0) + 1

@@ -46,6 +46,28 @@ import Testing
         }
     }
 
+    /// A machine that only reads saves nothing: its first open takes the store's history, and
+    /// flushing after it leaves the store's history as it was (no new version, no request).
+    @Test func aMachineThatOnlyReadsSavesNoHistory() async throws {
+        try await withTemporaryDirectory { directory in
+            let address = try StoreAddress("sqlite:" + directory + "/store.sqlite")
+            let created = try await Store.create(
+                address: address, agentName: "alice", passphrase: passphrase, options: fastOptions(),
+                stateDirectory: directory + "/machine-1")
+            let draft = try await created.database().draft(on: "main")
+            try await draft.set("one", for: "a", in: Gallery.notes)
+            try await draft.commit(message: "on machine one")
+            try await created.flush()
+            let versionObject = try SQLiteBackend(path: directory + "/store.sqlite")
+            let before = try await versionObject.get(RemoteHistory.versionObject)
+
+            let reader = try await Store.open(address: address, passphrase: passphrase, stateDirectory: directory + "/machine-2")
+            #expect(try await reader.database().snapshot("main").get("a", in: Gallery.notes) == "one")
+            try await reader.flush()
+            #expect(try await versionObject.get(RemoteHistory.versionObject) == before)
+        }
+    }
+
     /// The provider of a single-file store puts back the history objects of an earlier save:
     /// they still authenticate, but their sequence number is below the one this machine saw.
     @Test func aHistoryRolledBackByTheProviderIsRefused() async throws {
