@@ -118,6 +118,27 @@ public final class CachingBackend: Backend {
         return try slice(try await fetchWhole(name), range, of: name)
     }
 
+    /// Fetches the objects to keep warm among `objects` whole, `width` at a time, in order, while
+    /// the cache has room for them without evicting anything: what is about to be read on a
+    /// machine whose cache is empty, fetched while it does other work. Failures are left for
+    /// the reads that follow to report.
+    public func prefetch(_ objects: [ObjectInfo], width: Int = 8) async {
+        var planned = 0
+        let wanted = objects.filter { object in
+            guard keepWarm(object.name) else { return false }
+            let fits = state.withLock { $0.entries[object.name] == nil && $0.bytes + planned + object.size <= capacity }
+            if fits { planned += object.size }
+            return fits
+        }
+        await withTaskGroup(of: Void.self) { group in
+            for (number, object) in wanted.enumerated() {
+                if number >= width { await group.next() }
+                if Task.isCancelled { break }
+                group.addTask { [self] in _ = try? await fetchWhole(object.name) }
+            }
+        }
+    }
+
     public func info(_ name: String) async throws -> ObjectInfo? {
         try await remote.info(name)
     }

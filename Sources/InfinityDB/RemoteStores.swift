@@ -97,8 +97,18 @@ extension Store {
                 throw StoreError(.notAStore, "\(url) is not an InfinityDB store: it has no config object")
             }
             let history = try RemoteHistory(backend: backend, directory: directory, location: url)
+            let indexPath = history.directory + "/index.sqlite"
+            // A machine with no index yet is about to read the end of every pack: while the
+            // passphrase is stretched (most of a second of one core), the packs come whole
+            // into the cache, as many as fit, and indexing then reads them there.
+            let warming = (backend as? CachingBackend).flatMap { cache in
+                FileManager.default.fileExists(atPath: indexPath) ? nil : Task {
+                    await cache.prefetch((try? await backend.list(prefix: PackFormat.objectPrefix)) ?? [])
+                }
+            }
+            defer { warming?.cancel() }
             let store = try await open(
-                backend: backend, indexPath: history.directory + "/index.sqlite", historyPath: history.refsPath, location: url,
+                backend: backend, indexPath: indexPath, historyPath: history.refsPath, location: url,
                 passphrase: passphrase, prepareHistory: { keys in try await history.pull(key: keys.recordsKey) })
             packKinds.index.withLock { $0 = store.chunks.packs.index }
             store.remoteHistory.withLock { $0 = history }

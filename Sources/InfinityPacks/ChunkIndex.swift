@@ -130,11 +130,13 @@ public final class ChunkIndex: Sendable {
         }
     }
 
-    func withConnection<R>(_ what: String, _ body: (SQLiteConnection) throws -> R) throws -> R {
+    /// Runs `body` on the connection, one caller at a time. `what` names the work in an error;
+    /// it is only built when there is one (a restore looks up every chunk).
+    func withConnection<R>(_ what: @autoclosure () -> String, _ body: (SQLiteConnection) throws -> R) throws -> R {
         do {
             return try lock.withLock { _ in try body(connection) }
         } catch {
-            throw PackError(.index, "chunk index \(path): \(what) failed", cause: error)
+            throw PackError(.index, "chunk index \(path): \(what()) failed", cause: error)
         }
     }
 

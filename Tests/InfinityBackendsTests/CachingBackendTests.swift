@@ -133,4 +133,24 @@ import Testing
             #expect(try await remote.scan(packs[4].name, range: 0..<5, objectSize: 30_000) == Array(packs[4].bytes[0..<5]))
         }
     }
+
+    /// A prefetch fetches what is kept warm, in order, as long as it fits without evicting;
+    /// the reads after it are local.
+    @Test func prefetchFillsOnlyTheRoomThereIs() async throws {
+        try await withTemporaryDirectory { directory in
+            let remote = CountingBackend()
+            let cached = try await CachingBackend(remote: remote, directory: directory, capacity: 100_000)
+            try await remote.put("config", [1])
+            for index in 0..<5 { try await remote.put("packs/\(index)/p", SampleData.bytes(count: 30_000, seed: UInt64(index))) }
+            _ = try await cached.get("packs/0/p", range: 0..<1)
+            remote.resetCount()
+            await cached.prefetch(try await remote.list(prefix: ""))
+            // Pack 0 was there; packs 1 and 2 fit beside it; config is not kept warm.
+            #expect(remote.wholeReadCount == 2 && cached.statistics.objects == 3)
+            #expect(cached.statistics.bytes <= 100_000)
+            remote.resetCount()
+            for index in 0..<3 { _ = try await cached.get("packs/\(index)/p", range: 5..<9) }
+            #expect(remote.wholeReadCount == 0 && remote.rangedReadCount == 0)
+        }
+    }
 }

@@ -69,7 +69,9 @@ import Testing
     @Test func defaultsAreValid() throws {
         try Scrypt.Parameters.interactive.validate()
         try Scrypt.Parameters.minimal.validate()
-        #expect(Scrypt.Parameters.interactive.n * UInt64(Scrypt.Parameters.interactive.p) >= 1 << 17)
+        // A guesser's memory × time, N²·p, at least that of N = 2^15, p = 4.
+        let (n, p) = (Scrypt.Parameters.interactive.n, UInt64(Scrypt.Parameters.interactive.p))
+        #expect(n * n * p >= 1 << 32)
         #expect(128 * Scrypt.Parameters.interactive.n * UInt64(Scrypt.Parameters.interactive.r) <= 64 << 20)
     }
 
