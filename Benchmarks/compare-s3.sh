@@ -4,6 +4,9 @@
 # Python's library, to about CORPUS_MIB), backed up into a fresh bucket and restored from it.
 # For each tool and step: time (median of RUNS runs), HTTP requests the server answered (from
 # its log) and bytes that crossed the loopback interface (both directions, from /proc/net/dev).
+# Restores go to a tmpfs (mounted for the run as root, else /dev/shm): on disk, creating the
+# corpus's 16k files costs more than the transfer and varies several-fold with how many files the
+# filesystem freed in the last minutes, for both tools. The tools take turns going first.
 # Every restored tree is compared with the corpus. The server's own ceiling is measured in the same
 # run: the corpus's size in 16 MiB objects of random bytes put and got by curl (SigV4), 16 at once,
 # with no chunking, compression or encryption, so each tool's figure can be read against it.
@@ -31,8 +34,9 @@ if ! command -v restic >/dev/null; then
 fi
 bin=$("$here/infinity-binary.sh")
 
+[ -d "$work/restore" ] && mountpoint -q "$work/restore" && umount "$work/restore"
 rm -rf "$work"
-mkdir -p "$work/corpus" "$work/logs"
+mkdir -p "$work/corpus" "$work/logs" "$work/restore"
 echo "copying about $corpus_mib MiB of the machine's trees into $work/corpus…" >&2
 budget=$((corpus_mib << 20))
 for source in /usr/share/doc /usr/include /usr/lib/python3*; do
@@ -72,22 +76,38 @@ measure() {
     echo "$step $tool $run $(awk "BEGIN { print $end - $start }") $(( $(requests) - requests_before )) $(( $(loopback_bytes) - bytes_before )) $(cat "$work/logs/rss")" >> "$work/logs/results"
 }
 
-: > "$work/logs/results"
-for run in $(seq 1 "$runs"); do
-    store="s3://infinity-bench-$run/store?endpoint=$endpoint&region=us-east-1"
+corpus_bytes=$(du -sb "$work/corpus" | cut -f1)
+if [ "$(id -u)" -eq 0 ] && mount -t tmpfs -o size=$((corpus_bytes * 2 + (256 << 20))) compare-s3 "$work/restore"; then
+    restore_root="$work/restore"
+    trap 'umount "$work/restore" 2>/dev/null || true' EXIT
+else
+    restore_root=$(mktemp -d /dev/shm/infinity-compare-s3.XXXXXX)
+    trap 'rm -rf "$restore_root"' EXIT
+fi
+echo "restores go to the tmpfs at $restore_root" >&2
+
+run_infinity() {
+    local run=$1 store="s3://infinity-bench-$1/store?endpoint=$endpoint&region=us-east-1"
     "$bin" init --bare "$store" --name bench -q
     measure backup infinity "$run" "$bin" commit --store "$store" "$work/corpus" -m bench -q
     rm -rf "$work/home/stores"  # restore as another machine would: no local cache, no index
-    measure restore infinity "$run" "$bin" checkout --store "$store" HEAD --to "$work/restore-infinity-$run"
-    diff -r --no-dereference "$work/corpus" "$work/restore-infinity-$run$work/corpus" > /dev/null
-
-    repo="s3:$endpoint/restic-bench-$run"
+    measure restore infinity "$run" "$bin" checkout --store "$store" HEAD --to "$restore_root/infinity"
+    diff -r --no-dereference "$work/corpus" "$restore_root/infinity$work/corpus" > /dev/null
+    rm -rf "$restore_root/infinity"
+}
+run_restic() {
+    local run=$1 repo="s3:$endpoint/restic-bench-$1"
     restic -r "$repo" init -q > /dev/null
     measure backup restic "$run" restic -r "$repo" backup -q "$work/corpus"
     rm -rf ~/.cache/restic
-    measure restore restic "$run" restic -r "$repo" restore latest -q --target "$work/restore-restic-$run"
-    diff -r --no-dereference "$work/corpus" "$work/restore-restic-$run$work/corpus" > /dev/null
-    rm -rf "$work/restore-infinity-$run" "$work/restore-restic-$run"
+    measure restore restic "$run" restic -r "$repo" restore latest -q --target "$restore_root/restic"
+    diff -r --no-dereference "$work/corpus" "$restore_root/restic$work/corpus" > /dev/null
+    rm -rf "$restore_root/restic"
+}
+
+: > "$work/logs/results"
+for run in $(seq 1 "$runs"); do
+    if [ $((run % 2)) -eq 1 ]; then run_infinity "$run"; run_restic "$run"; else run_restic "$run"; run_infinity "$run"; fi
 done
 
 # The server's ceiling: the same number of bytes, moved by curl with nothing else to do.

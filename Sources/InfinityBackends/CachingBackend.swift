@@ -122,7 +122,7 @@ public final class CachingBackend: Backend {
     /// the cache has room for them without evicting anything: what is about to be read on a
     /// machine whose cache is empty, fetched while it does other work. Failures are left for
     /// the reads that follow to report.
-    public func prefetch(_ objects: [ObjectInfo], width: Int = 8) async {
+    public func prefetch(_ objects: [ObjectInfo], width: Int = 4) async {
         var planned = 0
         let wanted = objects.filter { object in
             guard keepWarm(object.name) else { return false }

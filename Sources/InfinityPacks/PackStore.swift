@@ -299,7 +299,7 @@ public final class PackStore: Sendable {
     /// How many pack trailers are read at once when indexing: a remote store answers each read
     /// after a round trip, so a fresh machine's first open waits for the slowest of a few
     /// reads rather than for all of them in turn.
-    static let concurrentTrailerReads = 8
+    static let concurrentTrailerReads = 4
 
     private func index(
         _ packs: [ObjectInfo], replacing: Bool, progress: (Int, Int) -> Void
