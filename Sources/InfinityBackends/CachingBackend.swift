@@ -19,6 +19,8 @@ public final class CachingBackend: Backend {
     private let evictFirst: @Sendable (String) -> Bool
     /// Whole-object fetches under way, so concurrent first reads of one pack fetch it once.
     private let fetches = Mutex<[String: Task<[UInt8], any Error>]>([:])
+    /// Copies of fetched objects being written to the disk.
+    private let admissions = Mutex<[String: Task<Void, Never>]>([:])
 
     private struct Entry {
         var size: Int
@@ -59,13 +61,29 @@ public final class CachingBackend: Backend {
         self.keepWarm = keepWarm
         self.evictFirst = evictFirst
         cache = try LocalDirectoryBackend(root: directory)
+        Self.removeStaleTemporaryFiles(in: directory)
         var initial = State()
         for object in try await cache.list(prefix: "") {
             initial.entries[object.name] = Entry(size: object.size, lastUse: 0)
             initial.bytes += object.size
         }
         state.withLock { $0 = initial }
-        try await evict(toFit: 0)
+        await evict(toFit: 0)
+    }
+
+    /// Copies a process left half-written when it stopped (copies are written after readers
+    /// are served, so an exit can cut one short). Those of a process still writing are younger
+    /// than a minute and stay.
+    private static func removeStaleTemporaryFiles(in directory: String) {
+        guard let walker = FileManager.default.enumerator(atPath: directory) else { return }
+        let cutoff = Date().addingTimeInterval(-60)
+        while let relative = walker.nextObject() as? String {
+            guard relative.split(separator: "/").last?.hasPrefix(LocalDirectoryBackend.temporaryPrefix) == true else { continue }
+            let path = directory + "/" + relative
+            if let modified = try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date, modified < cutoff {
+                try? FileManager.default.removeItem(atPath: path)
+            }
+        }
     }
 
     public var statistics: Statistics {
@@ -137,6 +155,17 @@ public final class CachingBackend: Backend {
                 group.addTask { [self] in _ = try? await fetchWhole(object.name) }
             }
         }
+        await settle()
+    }
+
+    /// Waits until the copies of everything fetched so far are written and synced (or given up,
+    /// when the disk refuses them).
+    public func settle() async {
+        while true {
+            let pending = admissions.withLock { Array($0.values) }
+            if pending.isEmpty { return }
+            for admission in pending { await admission.value }
+        }
     }
 
     public func info(_ name: String) async throws -> ObjectInfo? {
@@ -162,20 +191,33 @@ public final class CachingBackend: Backend {
     // MARK: Cache
 
     /// Fetches an object whole and keeps it, once however many readers ask at the same time.
+    /// Readers get the fetched bytes at once; the copy is written and synced to the disk after,
+    /// and until it is there they are served from the fetch.
     private func fetchWhole(_ name: String) async throws -> [UInt8] {
         // Another reader's fetch may have just finished.
         if state.withLock({ $0.entries[name] != nil }), let bytes = try? await cache.get(name) { return bytes }
         let task = fetches.withLock { fetches in
             if let running = fetches[name] { return running }
             let task = Task { [self] () async throws -> [UInt8] in
-                let bytes = try await remote.get(name)
-                try await admit(name, bytes)
+                let bytes: [UInt8]
+                do {
+                    bytes = try await remote.get(name)
+                } catch {
+                    self.fetches.withLock { $0[name] = nil }
+                    throw error
+                }
+                self.admissions.withLock { admissions in
+                    admissions[name] = Task {
+                        await self.admit(name, bytes)
+                        self.fetches.withLock { $0[name] = nil }
+                        self.admissions.withLock { $0[name] = nil }
+                    }
+                }
                 return bytes
             }
             fetches[name] = task
             return task
         }
-        defer { fetches.withLock { $0[name] = nil } }
         return try await task.value
     }
 
@@ -195,9 +237,9 @@ public final class CachingBackend: Backend {
 
     /// Keeps a copy, first dropping the least recently used objects to make room. An object
     /// larger than the whole cache is not kept.
-    private func admit(_ name: String, _ data: [UInt8]) async throws {
+    private func admit(_ name: String, _ data: [UInt8]) async {
         guard data.count <= capacity else { return }
-        try await evict(toFit: data.count)
+        await evict(toFit: data.count)
         let reserved = state.withLock { state -> Bool in
             guard state.entries[name] == nil, state.bytes + data.count <= capacity else { return false }
             state.clock += 1
@@ -208,6 +250,8 @@ public final class CachingBackend: Backend {
         guard reserved else { return }
         do {
             try await cache.put(name, data)
+            // Evicted while it was being written: the file must not outlive its entry.
+            if state.withLock({ $0.entries[name] == nil }) { try? await cache.delete(name) }
         } catch {
             // A cache that cannot be written (a full disk) only costs speed.
             state.withLock { state in
@@ -217,7 +261,7 @@ public final class CachingBackend: Backend {
     }
 
     /// Drops least recently used objects until `incoming` more bytes fit.
-    private func evict(toFit incoming: Int) async throws {
+    private func evict(toFit incoming: Int) async {
         let victims = state.withLock { state -> [String] in
             var victims: [String] = []
             let byAge = state.entries.sorted { a, b in
@@ -238,6 +282,8 @@ public final class CachingBackend: Backend {
     }
 
     private func forget(_ name: String) async throws {
+        // A copy still being written would bring back what a write or delete replaces.
+        if let admission = admissions.withLock({ $0[name] }) { await admission.value }
         let cached = state.withLock { state -> Bool in
             guard let entry = state.entries.removeValue(forKey: name) else { return false }
             state.bytes -= entry.size

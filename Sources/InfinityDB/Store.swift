@@ -376,10 +376,11 @@ public final class Store: Sendable {
     }
 
     /// Makes everything put so far durable. For a store in another backend (see
-    /// ``StoreAddress``), this also saves its history there: call it after the last commit or
-    /// ref change.
+    /// ``StoreAddress``), this also saves its history there (call it after the last commit or
+    /// ref change) and finishes writing the local cache's copies of what was read.
     public func flush() async throws {
         try await chunks.flush()
+        await (backend as? CachingBackend)?.settle()
         try await remoteHistory.withLock({ $0 })?.push(key: keys.recordsKey)
     }
 

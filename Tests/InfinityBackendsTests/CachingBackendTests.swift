@@ -26,6 +26,7 @@ import Testing
 
             // The first ranged read fetches the pack whole; the next ones are local.
             #expect(try await cached.get("packs/aa/pack", range: 100..<200) == Array(pack[100..<200]))
+            await cached.settle()
             remote.resetCount()
             #expect(try await cached.get("packs/aa/pack", range: 1000..<1500) == Array(pack[1000..<1500]))
             #expect(try await cached.get("packs/aa/pack") == pack)
@@ -63,6 +64,7 @@ import Testing
                 try await cached.put(name, SampleData.bytes(count: 30_000, seed: UInt64(index)))
                 _ = try await cached.get(name, range: 5..<10)  // kept, evicting older packs
                 _ = try await cached.get("packs/00/p", range: 0..<10)  // keeps one pack in use
+                await cached.settle()
                 #expect(cached.statistics.bytes <= capacity)
                 #expect(try diskBytes() <= capacity)
             }
@@ -72,6 +74,7 @@ import Testing
             // An object larger than the cache is passed through, not kept.
             try await cached.put("packs/big/p", SampleData.bytes(count: capacity + 1, seed: 99))
             #expect(try await cached.get("packs/big/p").count == capacity + 1)
+            await cached.settle()
             #expect(try diskBytes() <= capacity)
         }
     }
@@ -83,6 +86,7 @@ import Testing
                 remote: remote, directory: directory, capacity: 100_000, evictFirst: { $0.hasPrefix("packs/d") })
             try await remote.put("packs/m1/p", SampleData.bytes(count: 30_000, seed: 1))
             _ = try await cached.get("packs/m1/p", range: 0..<1)
+            await cached.settle()
             for index in 0..<5 {
                 let name = "packs/d\(index)/p"
                 try await remote.put(name, SampleData.bytes(count: 30_000, seed: UInt64(10 + index)))
@@ -91,6 +95,7 @@ import Testing
                     for offset in 0..<8 { group.addTask { try await cached.get(name, range: offset * 100..<(offset * 100 + 50)) } }
                     try await group.waitForAll()
                 }
+                await cached.settle()
             }
             // Each pack was fetched once, however many read it at once.
             #expect(remote.wholeReadCount == 6 && remote.rangedReadCount == 0)
@@ -120,6 +125,7 @@ import Testing
             for pack in packs {
                 let tail = try await cached.scan(pack.name, range: 29_000..<30_000, objectSize: pack.bytes.count)
                 #expect(tail == Array(pack.bytes[29_000...]))
+                await cached.settle()
             }
             // Three packs fit in 100,000 bytes: fetched whole. The other two: their ends only.
             #expect(remote.wholeReadCount == 3 && remote.rangedReadCount == 2)
@@ -143,6 +149,7 @@ import Testing
             try await remote.put("config", [1])
             for index in 0..<5 { try await remote.put("packs/\(index)/p", SampleData.bytes(count: 30_000, seed: UInt64(index))) }
             _ = try await cached.get("packs/0/p", range: 0..<1)
+            await cached.settle()
             remote.resetCount()
             await cached.prefetch(try await remote.list(prefix: ""))
             // Pack 0 was there; packs 1 and 2 fit beside it; config is not kept warm.
