@@ -58,6 +58,7 @@ public struct ValueCoder<Value: Codable & Sendable>: Sendable {
                 "\(Value.self) value is in format version \(version); this build reads up to \(BinaryValueFormat.version)"
             )
         }
+        if let value = Self.decodeDirectly(bytes) { return value }
         do {
             return try BinaryValueDecoding.decode(Value.self, from: bytes)
         } catch let error as DecodingError {
