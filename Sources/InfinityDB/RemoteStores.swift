@@ -93,9 +93,7 @@ extension Store {
             try OwnerOnly.createDirectories(directory)
             let packKinds = PackKinds()
             let backend = try await address.cachedBackend(in: directory, packKinds: packKinds)
-            guard try await backend.info(StoreConfiguration.objectName) != nil else {
-                throw StoreError(.notAStore, "\(url) is not an InfinityDB store: it has no config object")
-            }
+            // No store at the address: the config's read says so (one request, not a HEAD and a GET).
             let history = try RemoteHistory(backend: backend, directory: directory, location: url)
             let indexPath = history.directory + "/index.sqlite"
             // A machine with no index yet is about to read the end of every pack: while the

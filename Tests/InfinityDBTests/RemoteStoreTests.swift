@@ -46,6 +46,18 @@ import Testing
         }
     }
 
+    /// An address with no store behind it is refused by name.
+    @Test func anAddressWithNoStoreIsNamed() async throws {
+        try await withTemporaryDirectory { directory in
+            let url = "sqlite:" + directory + "/empty.sqlite"
+            await #expect {
+                _ = try await Store.open(address: try StoreAddress(url), passphrase: passphrase, stateDirectory: directory + "/machine")
+            } throws: { error in
+                (error as? StoreError)?.code == .notAStore && "\(error)".contains(url)
+            }
+        }
+    }
+
     /// A machine that only reads saves nothing: its first open takes the store's history, and
     /// flushing after it leaves the store's history as it was (no new version, no request).
     @Test func aMachineThatOnlyReadsSavesNoHistory() async throws {
