@@ -36,6 +36,12 @@ public protocol Backend: Sendable {
     /// sorted by name in byte order. Incomplete writes are never listed.
     func list(prefix: String) async throws -> [ObjectInfo]
 
+    /// The bytes of `range` inside an object of `objectSize` bytes, read in passing (the end of
+    /// each pack while indexing): a cache in front keeps the whole object only while it has
+    /// room to spare, so indexing a large store does not push out what the cache holds. By
+    /// default the same as ``get(_:range:)``.
+    func scan(_ name: String, range: Range<Int>, objectSize: Int) async throws -> [UInt8]
+
     /// Removes the object. Deleting a missing object is not an error.
     func delete(_ name: String) async throws
 
@@ -45,13 +51,8 @@ public protocol Backend: Sendable {
 }
 
 extension Backend {
-    /// The bytes of `range` inside an object of `objectSize` bytes, read in passing (the end of
-    /// each pack while indexing): a cache in front keeps the whole object only while it has
-    /// room to spare, so indexing a large store does not push out what the cache holds.
-    /// Elsewhere the same as ``get(_:range:)``.
     public func scan(_ name: String, range: Range<Int>, objectSize: Int) async throws -> [UInt8] {
-        if let caching = self as? CachingBackend { return try await caching.scanRange(name, range: range, objectSize: objectSize) }
-        return try await get(name, range: range)
+        try await get(name, range: range)
     }
 
     public func delete(_ names: [String]) async throws {

@@ -108,32 +108,31 @@ public final class CachingBackend: Backend {
     }
 
     public func get(_ name: String, range: Range<Int>) async throws -> [UInt8] {
-        try ObjectName.validate(name)
-        if touch(name), let bytes = try? await cache.get(name, range: range) { return bytes }
-        guard keepWarm(name) else { return try await remote.get(name, range: range) }
-        // A first read of an object to keep warm fetches it whole: the next ranges are local.
-        return try slice(try await fetchWhole(name), range, of: name)
-    }
-
-    private func slice(_ whole: [UInt8], _ range: Range<Int>, of name: String) throws -> [UInt8] {
-        guard range.lowerBound >= 0, range.upperBound <= whole.count else {
-            throw BackendError(
-                code: .rangeNotSatisfiable, objectName: name,
-                message: "bytes \(range.lowerBound)..<\(range.upperBound) are not all within object '\(name)' (\(whole.count) bytes)")
-        }
-        return Array(whole[range])
+        try await read(name, range: range, wantsWhole: keepWarm(name))
     }
 
     /// A range read in passing (see ``Backend/scan(_:range:objectSize:)``): an object to keep
     /// warm is fetched whole while the cache has room for it without evicting anything, so a
     /// fresh machine's first open of a store that fits downloads each pack once; otherwise
     /// only the range is read.
-    func scanRange(_ name: String, range: Range<Int>, objectSize: Int) async throws -> [UInt8] {
+    public func scan(_ name: String, range: Range<Int>, objectSize: Int) async throws -> [UInt8] {
+        try await read(name, range: range, wantsWhole: keepWarm(name) && state.withLock { $0.bytes + objectSize <= capacity })
+    }
+
+    /// A range from the cache when it holds the object; else, when `wantsWhole` (asked only then),
+    /// from the whole object, fetched and kept so the next ranges are local; else from the
+    /// backend.
+    private func read(_ name: String, range: Range<Int>, wantsWhole: @autoclosure () -> Bool) async throws -> [UInt8] {
         try ObjectName.validate(name)
         if touch(name), let bytes = try? await cache.get(name, range: range) { return bytes }
-        let roomToSpare = state.withLock { $0.bytes + objectSize <= capacity }
-        guard keepWarm(name), roomToSpare else { return try await remote.get(name, range: range) }
-        return try slice(try await fetchWhole(name), range, of: name)
+        guard wantsWhole() else { return try await remote.get(name, range: range) }
+        let whole = try await fetchWhole(name)
+        guard range.lowerBound >= 0, range.upperBound <= whole.count else {
+            throw BackendError(
+                code: .rangeNotSatisfiable, objectName: name,
+                message: "bytes \(range.lowerBound)..<\(range.upperBound) are not all within object '\(name)' (\(whole.count) bytes)")
+        }
+        return Array(whole[range])
     }
 
     /// Fetches the objects to keep warm among `objects` whole, `width` at a time, in order, while

@@ -158,39 +158,36 @@ extension FileEntry: DirectlyDecodable {
     public static func decodeDirectly(_ reader: inout BinaryValueReader) -> FileEntry? {
         guard var fields = reader.keyedContainer() else { return nil }
         var kind: Kind?, mode: UInt32?, userID: UInt32?, groupID: UInt32?, size: Int64?, modified: Int64?
-        var changed: Int64?, inode: UInt64?, device: UInt64?
-        var entry = FileEntry(kind: .file, mode: 0, userID: 0, groupID: 0, size: 0, modified: 0, changed: 0, inode: 0, device: 0)
+        var changed: Int64?, inode: UInt64?, device: UInt64?, content: BlobRef?, linkTarget: [UInt8]?
+        var deviceNumber: UInt64?, extendedAttributes: [ExtendedAttribute]?
+        // A required field left nil by an unreadable value is refused at the end; an optional one
+        // is refused at once, since nil is what its absence gives.
         while let key = fields.nextKey() {
             guard key.count == 1 else { return nil }
             switch key[0] {
-            case UInt8(ascii: "b"): guard let value = fields.blobReference() else { return nil }; entry.content = value
+            case UInt8(ascii: "b"): guard let value = fields.blobReference() else { return nil }; content = value
             case UInt8(ascii: "c"): changed = fields.signed()
             case UInt8(ascii: "d"): device = fields.unsigned()
             case UInt8(ascii: "g"): groupID = fields.unsigned()
             case UInt8(ascii: "i"): inode = fields.unsigned()
             case UInt8(ascii: "k"): kind = fields.unsigned(UInt8.self).flatMap(Kind.init(rawValue:))
-            case UInt8(ascii: "l"): guard let value = fields.byteString() else { return nil }; entry.linkTarget = value
+            case UInt8(ascii: "l"): guard let value = fields.byteString() else { return nil }; linkTarget = value
             case UInt8(ascii: "m"): mode = fields.unsigned()
-            case UInt8(ascii: "r"): guard let value = fields.unsigned(UInt64.self) else { return nil }; entry.deviceNumber = value
+            case UInt8(ascii: "r"): guard let value = fields.unsigned(UInt64.self) else { return nil }; deviceNumber = value
             case UInt8(ascii: "s"): size = fields.signed()
             case UInt8(ascii: "t"): modified = fields.signed()
             case UInt8(ascii: "u"): userID = fields.unsigned()
-            case UInt8(ascii: "x"): guard let value = ExtendedAttribute.decodeList(&fields) else { return nil }; entry.extendedAttributes = value
+            case UInt8(ascii: "x"): guard let value = ExtendedAttribute.decodeList(&fields) else { return nil }; extendedAttributes = value
             default: return nil
             }
         }
-        guard fields.isComplete, let kind, let mode, let userID, let groupID, let size, let modified, let changed, let inode, let device
+        guard fields.isComplete, let kind, let mode, let userID, let groupID, let size, let modified, let changed,
+            let inode, let device
         else { return nil }
-        entry.kind = kind
-        entry.mode = mode
-        entry.userID = userID
-        entry.groupID = groupID
-        entry.size = size
-        entry.modified = modified
-        entry.changed = changed
-        entry.inode = inode
-        entry.device = device
-        return entry
+        return FileEntry(
+            kind: kind, mode: mode, userID: userID, groupID: groupID, size: size, modified: modified, changed: changed,
+            inode: inode, device: device, content: content, linkTarget: linkTarget, deviceNumber: deviceNumber,
+            extendedAttributes: extendedAttributes)
     }
 }
 

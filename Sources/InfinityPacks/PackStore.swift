@@ -256,7 +256,7 @@ public final class PackStore: Sendable {
         var tail = try await backend.scan(name, range: (size - guess)..<size, objectSize: size)
         let needed = try PackFormat.sealedTrailerLength(tail: tail, packSize: size, packName: name) + PackFormat.footerLength
         if needed > tail.count {
-            tail = try await backend.get(name, range: (size - needed)..<size)
+            tail = try await backend.scan(name, range: (size - needed)..<size, objectSize: size)
         }
         return tail
     }

@@ -160,4 +160,19 @@ import Testing
             #expect(remote.wholeReadCount == 0 && remote.rangedReadCount == 0)
         }
     }
+
+    /// A copy cut short by an exit is swept when a cache next opens over the folder, once it is
+    /// old enough that no process can still be writing it; a younger one stays.
+    @Test func copiesCutShortAreSweptOnceStale() async throws {
+        try await withTemporaryDirectory { directory in
+            let folder = directory + "/packs/ab"
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            let stale = folder + "/.tmp~stale", fresh = folder + "/.tmp~fresh"
+            for path in [stale, fresh] { _ = FileManager.default.createFile(atPath: path, contents: Data([1, 2, 3])) }
+            try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-3600)], ofItemAtPath: stale)
+            _ = try await CachingBackend(remote: MemoryBackend(), directory: directory, capacity: 1 << 20)
+            #expect(!FileManager.default.fileExists(atPath: stale))
+            #expect(FileManager.default.fileExists(atPath: fresh))
+        }
+    }
 }

@@ -5,14 +5,20 @@ import Testing
 @testable import InfinityDB
 
 @Suite struct RemoteStoreTests {
+    /// A store in `directory/store.sqlite`, created from the state folder `machine-1`.
+    private func createSingleFileStore(in directory: String) async throws -> (StoreAddress, Store) {
+        let address = try StoreAddress("sqlite:" + directory + "/store.sqlite")
+        let store = try await Store.create(
+            address: address, agentName: "alice", passphrase: passphrase, options: fastOptions(),
+            stateDirectory: directory + "/machine-1")
+        return (address, store)
+    }
+
     /// Two machines with their own copies of one single-file store's history: the second to save
     /// is refused, nothing of the first is lost, and after reopening it saves on top.
     @Test func twoMachinesNeverOverwriteEachOthersHistory() async throws {
         try await withTemporaryDirectory { directory in
-            let address = try StoreAddress("sqlite:" + directory + "/store.sqlite")
-            let created = try await Store.create(
-                address: address, agentName: "alice", passphrase: passphrase, options: fastOptions(),
-                stateDirectory: directory + "/machine-1")
+            let (address, created) = try await createSingleFileStore(in: directory)
             let first = try created.database()
             let second = try await Store.open(address: address, passphrase: passphrase, stateDirectory: directory + "/machine-2").database()
 
@@ -48,7 +54,7 @@ import Testing
 
     /// An address with no store behind it is refused by name.
     @Test func anAddressWithNoStoreIsNamed() async throws {
-        try await withTemporaryDirectory { directory in
+        await withTemporaryDirectory { directory in
             let url = "sqlite:" + directory + "/empty.sqlite"
             await #expect {
                 _ = try await Store.open(address: try StoreAddress(url), passphrase: passphrase, stateDirectory: directory + "/machine")
@@ -62,10 +68,7 @@ import Testing
     /// flushing after it leaves the store's history as it was (no new version, no request).
     @Test func aMachineThatOnlyReadsSavesNoHistory() async throws {
         try await withTemporaryDirectory { directory in
-            let address = try StoreAddress("sqlite:" + directory + "/store.sqlite")
-            let created = try await Store.create(
-                address: address, agentName: "alice", passphrase: passphrase, options: fastOptions(),
-                stateDirectory: directory + "/machine-1")
+            let (address, created) = try await createSingleFileStore(in: directory)
             let draft = try await created.database().draft(on: "main")
             try await draft.set("one", for: "a", in: Gallery.notes)
             try await draft.commit(message: "on machine one")

@@ -21,10 +21,13 @@ import Foundation
 /// mistyped bytes throw ``FieldError``.
 public struct ValueCoder<Value: Codable & Sendable>: Sendable {
     private let raw: RawValueCoding<Value>?
+    /// Whether `Value` reads its own bytes (``DirectlyDecodable``), found once, not per value.
+    private let decodesDirectly: Bool
 
     /// A coder for `Value`.
     public init() {
         raw = RawValueCoding(Value.self)
+        decodesDirectly = Value.self is any DirectlyDecodable.Type
     }
 
     /// Whether values are written in the self-describing binary format (rather than as raw bytes).
@@ -58,7 +61,7 @@ public struct ValueCoder<Value: Codable & Sendable>: Sendable {
                 "\(Value.self) value is in format version \(version); this build reads up to \(BinaryValueFormat.version)"
             )
         }
-        if let value = Self.decodeDirectly(bytes) { return value }
+        if decodesDirectly, let value = Self.decodeDirectly(bytes) { return value }
         do {
             return try BinaryValueDecoding.decode(Value.self, from: bytes)
         } catch let error as DecodingError {
