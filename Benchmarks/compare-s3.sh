@@ -71,9 +71,10 @@ measure() {
     local step=$1 tool=$2 run=$3; shift 3
     local requests_before bytes_before start end
     requests_before=$(requests); bytes_before=$(loopback_bytes); start=$(date +%s.%N)
-    /usr/bin/time -f "%M" -o "$work/logs/rss" "$@" > "$work/logs/$tool-$step-$run.out" 2>&1
+    /usr/bin/time -f "%M %U %S" -o "$work/logs/rss" "$@" > "$work/logs/$tool-$step-$run.out" 2>&1
     end=$(date +%s.%N)
-    echo "$step $tool $run $(awk "BEGIN { print $end - $start }") $(( $(requests) - requests_before )) $(( $(loopback_bytes) - bytes_before )) $(cat "$work/logs/rss")" >> "$work/logs/results"
+    echo "$step $tool $run $(awk "BEGIN { print $end - $start }") $(( $(requests) - requests_before )) $(( $(loopback_bytes) - bytes_before )) $(cut -d" " -f1 "$work/logs/rss")" >> "$work/logs/results"
+    echo "$step $tool $run cpu $(cut -d" " -f2- "$work/logs/rss")" >> "$work/logs/cpu"
 }
 
 corpus_bytes=$(du -sb "$work/corpus" | cut -f1)

@@ -8,12 +8,19 @@ import Synchronization
 /// ``capacity`` bytes: objects ``evictFirst`` names (file data) are dropped before the others
 /// (metadata), each group least recently used first.
 ///
+/// An object fetched whole that the disk cannot keep (larger than the cache, or the disk
+/// refuses it) stays in a small memory window of recent objects (``memoryCapacity``), so
+/// the reads of its other ranges that follow, as in a restore, do not fetch it again. One too
+/// large for that window too is read by ranges from then on.
+///
 /// Only objects whose name never gets new contents may be kept warm (packs, which are named by
 /// their content): a cached copy is not checked against the backend again. Writes go to the
 /// backend first; listings, sizes and deletes always ask the backend.
 public final class CachingBackend: Backend {
     public let remote: any Backend
     public let capacity: Int
+    /// Bytes of whole objects the disk did not keep that are held in memory.
+    public let memoryCapacity: Int
     private let cache: LocalDirectoryBackend
     private let keepWarm: @Sendable (String) -> Bool
     private let evictFirst: @Sendable (String) -> Bool
@@ -33,6 +40,11 @@ public final class CachingBackend: Backend {
         var clock: UInt64 = 0
         var hits = 0
         var misses = 0
+        /// Whole objects the disk did not keep, most recently used last.
+        var window: [(name: String, bytes: [UInt8])] = []
+        var windowBytes = 0
+        /// Objects kept neither on disk nor in the window: read by ranges.
+        var tooLarge: Set<String> = []
     }
 
     private let state = Mutex(State())
@@ -51,13 +63,16 @@ public final class CachingBackend: Backend {
     ///   - capacity: bytes the cache may hold.
     ///   - keepWarm: which objects to keep (by default every pack).
     ///   - evictFirst: which kept objects go before the others when room is needed.
+    ///   - memoryCapacity: bytes of whole objects the disk did not keep to hold in memory.
     public init(
         remote: any Backend, directory: String, capacity: Int,
         keepWarm: @escaping @Sendable (String) -> Bool = { $0.hasPrefix("packs/") },
-        evictFirst: @escaping @Sendable (String) -> Bool = { _ in false }
+        evictFirst: @escaping @Sendable (String) -> Bool = { _ in false },
+        memoryCapacity: Int = 64 << 20
     ) async throws {
         self.remote = remote
         self.capacity = max(0, capacity)
+        self.memoryCapacity = max(0, memoryCapacity)
         self.keepWarm = keepWarm
         self.evictFirst = evictFirst
         cache = try LocalDirectoryBackend(root: directory)
@@ -103,6 +118,7 @@ public final class CachingBackend: Backend {
     public func get(_ name: String) async throws -> [UInt8] {
         try ObjectName.validate(name)
         if touch(name), let bytes = try? await cache.get(name) { return bytes }
+        if let bytes = fromWindow(name) { return bytes }
         guard keepWarm(name) else { return try await remote.get(name) }
         return try await fetchWhole(name)
     }
@@ -125,8 +141,13 @@ public final class CachingBackend: Backend {
     private func read(_ name: String, range: Range<Int>, wantsWhole: @autoclosure () -> Bool) async throws -> [UInt8] {
         try ObjectName.validate(name)
         if touch(name), let bytes = try? await cache.get(name, range: range) { return bytes }
-        guard wantsWhole() else { return try await remote.get(name, range: range) }
-        let whole = try await fetchWhole(name)
+        let whole: [UInt8]
+        if let held = fromWindow(name) {
+            whole = held
+        } else {
+            guard wantsWhole(), !state.withLock({ $0.tooLarge.contains(name) }) else { return try await remote.get(name, range: range) }
+            whole = try await fetchWhole(name)
+        }
         guard range.lowerBound >= 0, range.upperBound <= whole.count else {
             throw BackendError(
                 code: .rangeNotSatisfiable, objectName: name,
@@ -207,7 +228,7 @@ public final class CachingBackend: Backend {
                 }
                 self.admissions.withLock { admissions in
                     admissions[name] = Task {
-                        await self.admit(name, bytes)
+                        if await !self.admit(name, bytes) { self.hold(name, bytes) }
                         self.fetches.withLock { $0[name] = nil }
                         self.admissions.withLock { $0[name] = nil }
                     }
@@ -234,10 +255,10 @@ public final class CachingBackend: Backend {
         }
     }
 
-    /// Keeps a copy, first dropping the least recently used objects to make room. An object
-    /// larger than the whole cache is not kept.
-    private func admit(_ name: String, _ data: [UInt8]) async {
-        guard data.count <= capacity else { return }
+    /// Keeps a copy, first dropping the least recently used objects to make room; returns
+    /// whether the disk holds it now. An object larger than the whole cache is not kept.
+    private func admit(_ name: String, _ data: [UInt8]) async -> Bool {
+        guard data.count <= capacity else { return false }
         await evict(toFit: data.count)
         let reserved = state.withLock { state -> Bool in
             guard state.entries[name] == nil, state.bytes + data.count <= capacity else { return false }
@@ -246,16 +267,48 @@ public final class CachingBackend: Backend {
             state.bytes += data.count
             return true
         }
-        guard reserved else { return }
+        guard reserved else { return state.withLock { $0.entries[name] != nil } }
         do {
             try await cache.put(name, data)
             // Evicted while it was being written: the file must not outlive its entry.
-            if state.withLock({ $0.entries[name] == nil }) { try? await cache.delete(name) }
+            if state.withLock({ $0.entries[name] == nil }) {
+                try? await cache.delete(name)
+                return false
+            }
+            return true
         } catch {
             // A cache that cannot be written (a full disk) only costs speed.
             state.withLock { state in
                 if let entry = state.entries.removeValue(forKey: name) { state.bytes -= entry.size }
             }
+            return false
+        }
+    }
+
+    /// Holds an object the disk did not keep in the memory window, dropping the least recently
+    /// used ones to make room; one larger than the window is marked to be read by ranges.
+    private func hold(_ name: String, _ data: [UInt8]) {
+        state.withLock { state in
+            guard data.count <= memoryCapacity else {
+                state.tooLarge.insert(name)
+                return
+            }
+            state.window.removeAll { $0.name == name }
+            state.window.append((name, data))
+            state.windowBytes += data.count
+            while state.windowBytes > memoryCapacity {
+                state.windowBytes -= state.window.removeFirst().bytes.count
+            }
+        }
+    }
+
+    /// The object from the memory window (now its most recently used), if it is there.
+    private func fromWindow(_ name: String) -> [UInt8]? {
+        state.withLock { state in
+            guard let index = state.window.lastIndex(where: { $0.name == name }) else { return nil }
+            let held = state.window.remove(at: index)
+            state.window.append(held)
+            return held.bytes
         }
     }
 
@@ -284,6 +337,10 @@ public final class CachingBackend: Backend {
         // A copy still being written would bring back what a write or delete replaces.
         if let admission = admissions.withLock({ $0[name] }) { await admission.value }
         let cached = state.withLock { state -> Bool in
+            if let index = state.window.firstIndex(where: { $0.name == name }) {
+                state.windowBytes -= state.window.remove(at: index).bytes.count
+            }
+            state.tooLarge.remove(name)
             guard let entry = state.entries.removeValue(forKey: name) else { return false }
             state.bytes -= entry.size
             return true

@@ -107,6 +107,58 @@ import Testing
     }
 }
 
+@Suite struct CachingBackendWindowTests {
+    /// A restore through a cache the packs do not fit in: each pack is fetched once and its
+    /// other ranges are served from memory, not fetched whole again for every chunk.
+    @Test func packsTheDiskCannotKeepAreFetchedOnce() async throws {
+        try await withTemporaryDirectory { directory in
+            let remote = CountingBackend()
+            let cached = try await CachingBackend(remote: remote, directory: directory, capacity: 0, memoryCapacity: 100_000)
+            var packs: [(name: String, bytes: [UInt8])] = []
+            for index in 0..<3 {
+                packs.append(("packs/\(index)/p", SampleData.bytes(count: 40_000, seed: UInt64(index))))
+                try await remote.put(packs[index].name, packs[index].bytes)
+            }
+            for pack in packs {
+                for offset in stride(from: 0, to: 40_000, by: 4_000) {
+                    #expect(try await cached.get(pack.name, range: offset..<(offset + 100)) == Array(pack.bytes[offset..<(offset + 100)]))
+                    await cached.settle()
+                }
+            }
+            #expect(remote.wholeReadCount == 3 && remote.rangedReadCount == 0)
+            // The window holds two of them (80,000 of 100,000 bytes): the oldest went first.
+            remote.resetCount()
+            _ = try await cached.get(packs[2].name, range: 0..<10)
+            _ = try await cached.get(packs[1].name)
+            #expect(remote.wholeReadCount == 0)
+            _ = try await cached.get(packs[0].name, range: 0..<10)
+            await cached.settle()
+            #expect(remote.wholeReadCount == 1)
+            // A new copy under the name (a write) is never served from the window.
+            let replacement = SampleData.bytes(count: 40_000, seed: 77)
+            try await cached.put(packs[0].name, replacement)
+            #expect(try await cached.get(packs[0].name, range: 0..<10) == Array(replacement[0..<10]))
+            #expect(cached.statistics.bytes == 0)
+        }
+    }
+
+    /// A pack larger than both the disk cache and the window is fetched whole once, then read
+    /// by ranges: never fetched whole for every chunk.
+    @Test func packsTooLargeForMemoryAreReadByRanges() async throws {
+        try await withTemporaryDirectory { directory in
+            let remote = CountingBackend()
+            let cached = try await CachingBackend(remote: remote, directory: directory, capacity: 10_000, memoryCapacity: 10_000)
+            let pack = SampleData.bytes(count: 50_000, seed: 5)
+            try await remote.put("packs/big/p", pack)
+            for offset in stride(from: 0, to: 50_000, by: 5_000) {
+                #expect(try await cached.get("packs/big/p", range: offset..<(offset + 10)) == Array(pack[offset..<(offset + 10)]))
+                await cached.settle()
+            }
+            #expect(remote.wholeReadCount == 1 && remote.rangedReadCount == 9)
+        }
+    }
+}
+
 @Suite struct CachingBackendScanTests {
     /// Indexing reads the end of every pack: while the cache has room, each pack comes whole
     /// (one request, and a restore after it is local); once it is full, only the end is read,
