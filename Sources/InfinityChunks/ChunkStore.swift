@@ -20,6 +20,7 @@ public final class ChunkStore: Sendable {
     public static let maximumChunkSize = ChunkSealer.maximumChunkLength
 
     private let compressors: ResourcePool<ZstdCompressor>
+    private let metadataCompressors: ResourcePool<ZstdCompressor>
     private let decompressors: ResourcePool<ZstdDecompressor>
 
     public init(
@@ -33,6 +34,8 @@ public final class ChunkStore: Sendable {
         self.concurrency = max(1, concurrency)
         let level = sealer.compressionLevel
         compressors = ResourcePool { try ZstdCompressor(level: level) }
+        let metadataLevel = sealer.metadataCompressionLevel
+        metadataCompressors = ResourcePool { try ZstdCompressor(level: metadataLevel) }
         decompressors = ResourcePool { try ZstdDecompressor() }
     }
 
@@ -67,7 +70,7 @@ public final class ChunkStore: Sendable {
         }
         guard try packs.claim(ref.id, ownData: true) else { return }
         do {
-            let sealed = try compressors.withResource { compressor in
+            let sealed = try (kind == .metadata ? metadataCompressors : compressors).withResource { compressor in
                 try chunk.withUnsafeBytes { try sealer.seal($0, as: ref, compressor: compressor) }
             }
             try await packs.add(ref.id, sealed: sealed, plaintextLength: ref.length, kind: kind)

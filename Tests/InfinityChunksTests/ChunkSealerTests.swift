@@ -52,6 +52,16 @@ func randomBytes(_ count: Int) -> [UInt8] {
         #expect(sealedNoise[1] & 1 == 0)
     }
 
+    /// Metadata is sealed at level 1 while the store's level is 1 to 3 (the same ratio on small
+    /// nodes, faster); faster levels and levels above 3 apply as they are.
+    @Test func metadataUsesTheFastLevelOfTheDefaultClass() {
+        let key = SecureBytes.random(count: 32)
+        let levels: [(Int32, Int32)] = [(3, 1), (2, 1), (1, 1), (-3, -3), (4, 4), (19, 19)]
+        for (store, metadata) in levels {
+            #expect(ChunkSealer(contentKey: key, compressionLevel: store).metadataCompressionLevel == metadata)
+        }
+    }
+
     @Test func convergentWithinAnAgentOpaqueAcrossAgents() throws {
         let data = textLike(5000)
         let first = data.withUnsafeBytes { sealer.reference(for: $0) }

@@ -123,9 +123,14 @@ enum IndexBenchmark {
         var commitTimes: [Double] = []
         var commitBytes: [Double] = []
         var diffTimes: [Double] = []
-        for round in 0..<5 {
+        var commitChunks: [Double] = []
+        var commitPlaintext: [Double] = []
+        // More rounds for profiling the commit alone.
+        let commitRounds = Int(ProcessInfo.processInfo.environment["INFINITY_BENCH_COMMIT_ROUNDS"] ?? "") ?? 5
+        for round in 0..<commitRounds {
             let before = try await database.snapshot()
             let packBytes = directorySize(storePath + "/packs")
+            let indexBefore = try store.statistics()
             let start = clock.now
             let draft = try await database.draft()
             for _ in 0..<1000 {
@@ -135,6 +140,9 @@ enum IndexBenchmark {
             let after = try await draft.commit(message: "1,000 changes, round \(round)")
             commitTimes.append(seconds(clock.now - start) * 1000)
             commitBytes.append(Double(directorySize(storePath + "/packs") - packBytes) / 1_048_576)
+            let indexAfter = try store.statistics()
+            commitChunks.append(Double(indexAfter.chunkCount - indexBefore.chunkCount))
+            commitPlaintext.append(Double(indexAfter.plaintextBytes - indexBefore.plaintextBytes) / 1_048_576)
             let diffStart = clock.now
             let changes = try await after.changes(in: books, since: before)
             diffTimes.append(seconds(clock.now - diffStart) * 1000)
@@ -142,6 +150,8 @@ enum IndexBenchmark {
         }
         emit("commit_1k_changes_ms", median(commitTimes), "ms")
         emit("commit_1k_changes_mib_written", median(commitBytes), "MiB")
+        emit("commit_1k_changes_chunks_written", median(commitChunks), "chunks")
+        emit("commit_1k_changes_plaintext_mib_written", median(commitPlaintext), "MiB")
         emit("diff_1k_changes_ms", median(diffTimes), "ms")
 
         // A history of 10,000 commits (one small change each), then opening commits with cold caches.
