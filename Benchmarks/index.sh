@@ -68,12 +68,13 @@ def show(name):
     return f"{value:,.0f} {unit}" if value >= 100 else f"{value:.2f} {unit}"
 rows = [
     ("bulk load + commit", "bulk_load_entries_per_s", "sqlite_bulk_load_entries_per_s", "git_commit_state_ms", "≥ 500k entries/s", lambda v: v >= 500_000),
-    ("  with a 256 MiB buffer", "bulk_load_256mib_buffer_entries_per_s", None, None, "≥ 500k entries/s", lambda v: v >= 500_000),
     ("  of which: edits", "bulk_load_edit_seconds", None, None, "", None),
     ("  of which: commit", "bulk_load_commit_seconds", None, None, "", None),
+    ("  one call per entry", "bulk_load_per_entry_calls_entries_per_s", None, None, "≥ 500k entries/s", lambda v: v >= 500_000),
     ("warm point read", "warm_point_read_us", "sqlite_warm_point_read_us", None, "≤ 5 µs", lambda v: v <= 5),
     ("commit of 1k changes", "commit_1k_changes_ms", "sqlite_commit_1k_changes_ms", "git_commit_1k_changes_ms", "≤ 50 ms", lambda v: v <= 50),
     ("  bytes written", "commit_1k_changes_mib_written", "sqlite_commit_1k_changes_mib_written", None, "≤ 3 MiB", lambda v: v <= 3),
+    ("  nodes written", "commit_1k_changes_chunks_written", None, None, "", None),
     ("diff of 1k changes", "diff_1k_changes_ms", None, "git_diff_1k_changes_ms", "≤ 20 ms", lambda v: v <= 20),
     ("open a commit of 10k", "open_commit_in_10k_history_ms", None, None, "≤ 5 ms", lambda v: v <= 5),
 ]

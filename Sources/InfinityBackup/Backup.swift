@@ -51,6 +51,9 @@ public struct BackupOptions: Sendable {
     /// Called with each path the snapshot records differently from its parent (for
     /// `commit --verbose`). Changes of times alone that a restore would not set are left out.
     public var onChange: (@Sendable (PathChange) -> Void)?
+    /// A warm-up of the same sources started earlier (before the store was unlocked, say);
+    /// when nil, the commit starts its own. Either way the commit stops it when it ends.
+    public var warmUp: SourceWarmUp?
 
     public init(message: String, branch: String? = nil) {
         self.message = message
@@ -111,6 +114,8 @@ public struct Backup: Sendable {
         _ sources: [BackupSource], options: BackupOptions, progress: @escaping @Sendable (BackupProgress) -> Void = { _ in }
     ) async throws -> BackupReport {
         try Self.checkDisjoint(sources)
+        let warmUp = options.warmUp ?? SourceWarmUp.start(sources, options: options)
+        defer { warmUp.stop() }
         let started = Date()
         let storedBefore = database.store.chunks.packs.storedPackBytes
         let draft = try await database.draft(on: options.branch)
@@ -210,11 +215,7 @@ private final class CommitRun {
 
     /// Walks one source beside the parent's entries for the same subtree (both in key order).
     func record(_ source: BackupSource) async throws {
-        var walkOptions = TreeWalker.Options()
-        walkOptions.excludePatterns = options.excludePatterns
-        walkOptions.excludeCaches = options.excludeCaches
-        walkOptions.skippedDiskPaths = Set(options.skippedDiskPaths.map { Array($0.utf8) })
-        var walker = try TreeWalker(source: Array(source.diskPath.utf8), prefix: source.snapshotPath, options: walkOptions)
+        var walker = try TreeWalker(source: Array(source.diskPath.utf8), prefix: source.snapshotPath, options: TreeWalker.Options(for: options))
         var previous = EntryCursor(snapshot: parent, subtree: source.snapshotPath)
         let recordsRoot = !source.snapshotPath.isRoot
         let chunks = draft.database.store.chunks

@@ -10,16 +10,34 @@ struct OpenedStore {
     var database: Database
 
     init(_ options: StoreOptionGroup) async throws {
-        workspace = try options.location()
+        try await self.init(options, workspace: try options.location())
+    }
+
+    /// Opens the store of a workspace already found.
+    init(_ options: StoreOptionGroup, workspace: Workspace) async throws {
+        self.workspace = workspace
         store = try await OpenedStores.open(workspace.storePath, passphrase: try options.passphrase())
         database = try store.database(nodeCacheCapacity: 16 << 20)
     }
 
+    /// The snapshot path for a path the user typed (see ``Workspace/snapshotPath(_:)``).
+    func snapshotPath(_ text: String) throws -> SnapshotPath {
+        try workspace.snapshotPath(text)
+    }
+
+    /// The snapshot HEAD points at, or nil before the first commit.
+    func headSnapshot() async throws -> Snapshot? {
+        let snapshot = try await database.snapshot("HEAD")
+        return snapshot.commit == nil ? nil : snapshot
+    }
+}
+
+extension Workspace {
     /// The snapshot path for a path the user typed: in a working directory, relative to the
     /// current directory and inside the working directory; in a bare store, a snapshot path
     /// as `ls` shows it (a leading `/` is allowed).
     func snapshotPath(_ text: String) throws -> SnapshotPath {
-        guard let root = workspace.workingDirectory else { return try SnapshotPath(text) }
+        guard let root = workingDirectory else { return try SnapshotPath(text) }
         let absolute = URL(fileURLWithPath: text, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath + "/"))
             .standardizedFileURL.path
         if absolute == root { return .root }
@@ -27,12 +45,6 @@ struct OpenedStore {
             throw ValidationError("\(text) is outside the working directory \(root)")
         }
         return try SnapshotPath(String(absolute.dropFirst(root.count + 1)))
-    }
-
-    /// The snapshot HEAD points at, or nil before the first commit.
-    func headSnapshot() async throws -> Snapshot? {
-        let snapshot = try await database.snapshot("HEAD")
-        return snapshot.commit == nil ? nil : snapshot
     }
 }
 
@@ -72,14 +84,14 @@ struct CommitCommand: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let opened = try await OpenedStore(options)
+        let workspace = try options.location()
         var sources: [BackupSource] = []
-        if let root = opened.workspace.workingDirectory {
+        if let root = workspace.workingDirectory {
             if paths.isEmpty {
                 sources = [BackupSource(diskPath: root, snapshotPath: .root)]
             } else {
                 for path in paths {
-                    let snapshotPath = try opened.snapshotPath(path)
+                    let snapshotPath = try workspace.snapshotPath(path)
                     let disk = snapshotPath.isRoot ? root : root + "/" + snapshotPath.description
                     sources.append(BackupSource(diskPath: disk, snapshotPath: snapshotPath))
                 }
@@ -88,12 +100,17 @@ struct CommitCommand: AsyncParsableCommand {
             guard !paths.isEmpty else { throw ValidationError("a bare store has no working directory: name the paths to commit") }
             sources = try paths.map { try BackupSource.absolute($0) }
         }
-        let names = paths.isEmpty ? [opened.workspace.workingDirectory ?? ""] : paths
+        let names = paths.isEmpty ? [workspace.workingDirectory ?? ""] : paths
         var backupOptions = BackupOptions(message: message ?? "Snapshot of \(names.joined(separator: ", "))", branch: branch)
         backupOptions.excludePatterns = exclude
         backupOptions.excludeCaches = excludeCaches
-        backupOptions.skippedDiskPaths = [opened.workspace.storePath]
+        backupOptions.skippedDiskPaths = [workspace.storePath]
         backupOptions.sourceNames = names
+        // The walk's first reads of directories and inodes happen while the passphrase is stretched.
+        let warmUp = SourceWarmUp.start(sources, options: backupOptions)
+        defer { warmUp.stop() }
+        backupOptions.warmUp = warmUp
+        let opened = try await OpenedStore(options, workspace: workspace)
         if options.verbose && !json {
             backupOptions.onChange = { change in
                 StandardError.print("\(ChangeText.letter(change.kind)) \(change.path)")

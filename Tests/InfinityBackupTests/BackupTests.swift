@@ -191,3 +191,56 @@ private func describeTree(_ root: String) throws -> [String: String] {
         }
     }
 }
+
+@Suite struct SourceWarmUpTests {
+    /// Waits (at most about ten seconds) for a warm-up to end.
+    private func waitUntilFinished(_ warmUp: SourceWarmUp) async throws -> Bool {
+        for _ in 0..<1000 where !warmUp.isFinished { try await Task.sleep(for: .milliseconds(10)) }
+        return warmUp.isFinished
+    }
+
+    /// A warm-up walks to the end of its sources by itself, leaves them as they were, and a
+    /// source that is gone or unreadable only ends it.
+    @Test func walksToTheEndAndChangesNothing() async throws {
+        try await withTemporaryDirectory { folder in
+            try makeTree(at: folder + "/tree")
+            let before = try describeTree(folder + "/tree")
+            let sources = [
+                BackupSource(diskPath: folder + "/missing", snapshotPath: try SnapshotPath("missing")),
+                BackupSource(diskPath: folder + "/tree", snapshotPath: try SnapshotPath("tree")),
+            ]
+            let warmUp = SourceWarmUp.start(sources, options: BackupOptions(message: "warm"))
+            #expect(try await waitUntilFinished(warmUp))
+            #expect(try describeTree(folder + "/tree") == before)
+        }
+    }
+
+    /// Stopped, it ends at its next path however much is left to walk.
+    @Test func stopsWhenTold() async throws {
+        try await withTemporaryDirectory { folder in
+            for directory in 0..<50 {
+                let path = folder + "/tree/d\(directory)"
+                try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+                for file in 0..<50 { FileManager.default.createFile(atPath: path + "/f\(file)", contents: nil) }
+            }
+            let warmUp = SourceWarmUp.start(
+                [BackupSource(diskPath: folder + "/tree", snapshotPath: try SnapshotPath("tree"))], options: BackupOptions(message: "warm"))
+            warmUp.stop()
+            #expect(try await waitUntilFinished(warmUp))
+        }
+    }
+
+    /// A commit handed a running warm-up uses it and stops it; the snapshot is the same as one
+    /// taken without.
+    @Test func aCommitStopsTheWarmUpItIsGiven() async throws {
+        try await withDatabase { database, folder in
+            try makeTree(at: folder + "/tree")
+            let source = BackupSource(diskPath: folder + "/tree", snapshotPath: .root)
+            var options = BackupOptions(message: "with a warm-up")
+            options.warmUp = SourceWarmUp.start([source], options: options)
+            let report = try await Backup(database: database).commit([source], options: options)
+            #expect(try await waitUntilFinished(options.warmUp!))
+            #expect(report.warnings.isEmpty && report.added > 5)
+        }
+    }
+}

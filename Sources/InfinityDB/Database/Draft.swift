@@ -144,16 +144,50 @@ public actor Draft {
         try await exclusively { try await buffer(key, nil, in: field.name, format: field.values.format) }
     }
 
+    /// Sets many entries in one call: the same as ``set(_:for:in:)`` for each pair in order (a
+    /// later pair of a key wins), for the cost of one call to the draft instead of one per entry.
+    /// This is the way to load or import a large map. On an error (a key too long, a value that
+    /// cannot be encoded) the pairs before it stay set, as they would in a loop.
+    public func set<Key, Value>(contentsOf entries: [(key: Key, value: Value)], in field: VersionedMap<Key, Value>) async throws {
+        guard !entries.isEmpty else { return }
+        try await exclusively {
+            _ = try await mapRoot(field.name, format: field.values.format)
+            try await noteWriting(field.values.format, to: field.name)
+            changed.insert(field.name)
+            var edits = pendingEdits.removeValue(forKey: field.name) ?? [:]
+            do {
+                for (key, value) in entries {
+                    try buffer(key.encodedKey, try field.values.encode(value), into: &edits, field: field.name)
+                    if pendingEditBytes >= editBufferSize {
+                        pendingEdits[field.name] = edits
+                        edits = [:]
+                        try await applyAllPendingEdits()
+                    }
+                }
+            } catch {
+                if !edits.isEmpty { pendingEdits[field.name] = edits }
+                throw error
+            }
+            pendingEdits[field.name] = edits
+        }
+    }
+
     private func buffer(_ key: [UInt8], _ value: [UInt8]?, in name: String, format: ValueFormat) async throws {
         _ = try await mapRoot(name, format: format)
         if value != nil { try await noteWriting(format, to: name) }
+        try buffer(key, value, into: &pendingEdits[name, default: [:]], field: name)
+        changed.insert(name)
+        if pendingEditBytes >= editBufferSize { try await applyAllPendingEdits() }
+    }
+
+    /// Records one edit of a map field in its buffered edits (the field's tree is in `working`,
+    /// in the edit's format).
+    private func buffer(_ key: [UInt8], _ value: [UInt8]?, into edits: inout [EncodedKey: [UInt8]?], field name: String) throws {
         guard key.count <= TreeWriter.maximumKeyLength else {
             throw DatabaseError(.invalidArgument, "a key of field \"\(name)\" encodes to \(key.count) bytes, more than \(TreeWriter.maximumKeyLength)")
         }
-        let previous = pendingEdits[name, default: [:]].updateValue(value, forKey: EncodedKey(bytes: key))
+        let previous = edits.updateValue(value, forKey: EncodedKey(bytes: key))
         pendingEditBytes += key.count + (value?.count ?? 0) - (previous.map { key.count + ($0?.count ?? 0) } ?? 0)
-        changed.insert(name)
-        if pendingEditBytes >= editBufferSize { try await applyAllPendingEdits() }
     }
 
     /// The value under `key`, including this draft's edits.
