@@ -27,6 +27,44 @@ func makeDatabase() async throws -> Database {
     return try store.database()
 }
 
+@Suite struct DraftBatchTests {
+    /// A batch is the same as a loop of single sets: a later pair of a key wins, and the map holds
+    /// the same entries whether the edits came in one call or many, through a buffer small enough
+    /// to be applied several times on the way.
+    @Test func aBatchIsTheSameAsALoopOfSets() async throws {
+        let database = try await makeDatabase()
+        let numbers = VersionedMap<Int, String>("numbers")
+        var pairs = (0..<3000).map { (key: $0 * 7 % 3000, value: "value \($0)") }
+        pairs.append((key: 5, value: "the last of key 5"))
+        let batched = try await database.draft(on: "batched", editBufferSize: 4096)
+        try await batched.set(contentsOf: Array(pairs[..<1000]), in: numbers)
+        try await batched.set(contentsOf: Array(pairs[1000...]), in: numbers)
+        try await batched.set(contentsOf: [], in: numbers)
+        let one = try await batched.commit(message: "batched")
+        let looped = try await database.draft(on: "looped", editBufferSize: 4096)
+        for (key, value) in pairs { try await looped.set(value, for: key, in: numbers) }
+        let other = try await looped.commit(message: "looped")
+        #expect(try await one.count(of: numbers) == 3000)
+        #expect(try await one.get(5, in: numbers) == "the last of key 5")
+        #expect(try await one.entries(in: numbers).map(\.value) == other.entries(in: numbers).map(\.value))
+        var changes = 0
+        try await one.changes(in: numbers, since: other) { _ in changes += 1 }
+        #expect(changes == 0)
+    }
+
+    /// A key too long stops the batch there: the pairs before it are set, the rest are not.
+    @Test func aBadPairStopsTheBatchWhereItIs() async throws {
+        let database = try await makeDatabase()
+        let names = VersionedMap<String, Int>("names")
+        let draft = try await database.draft()
+        let pairs = [(key: "a", value: 1), (key: String(repeating: "x", count: 5000), value: 2), (key: "c", value: 3)]
+        await #expect(throws: DatabaseError.self) { try await draft.set(contentsOf: pairs, in: names) }
+        #expect(try await draft.get("a", in: names) == 1)
+        #expect(try await draft.get("c", in: names) == nil)
+        #expect(try await draft.count(of: names) == 1)
+    }
+}
+
 @Suite struct DatabaseTests {
     @Test func commitReopenAndRead() async throws {
         try await withTemporaryDirectory { directory in
