@@ -101,6 +101,7 @@ public enum ObjectName {
         }
     }
 
+    /// One pass over the bytes, with no allocation: every chunk read checks its pack's name.
     private static func problem(in name: String) -> String? {
         let bytes = name.utf8
         if bytes.isEmpty { return "the name is empty" }
@@ -108,16 +109,25 @@ public enum ObjectName {
             return "the name is \(bytes.count) bytes long, more than \(maximumByteCount)"
         }
         if bytes.first == UInt8(ascii: "/") { return "the name must be relative (no leading '/')" }
-        for segment in bytes.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false) {
-            if segment.isEmpty { return "the name has an empty segment ('//' or a trailing '/')" }
-            if segment.elementsEqual(".".utf8) || segment.elementsEqual("..".utf8) {
-                return "the segments '.' and '..' are not allowed"
-            }
-            if !segment.allSatisfy(isAllowed) {
-                return "segments may only contain A-Z, a-z, 0-9, '.', '_' and '-'"
-            }
+        // The segment being read: its length, and how many of its bytes are dots.
+        var length = 0
+        var dots = 0
+        func segmentProblem() -> String? {
+            if length == 0 { return "the name has an empty segment ('//' or a trailing '/')" }
+            if dots == length && length <= 2 { return "the segments '.' and '..' are not allowed" }
+            return nil
         }
-        return nil
+        for byte in bytes {
+            if byte == UInt8(ascii: "/") {
+                if let problem = segmentProblem() { return problem }
+                (length, dots) = (0, 0)
+                continue
+            }
+            guard isAllowed(byte) else { return "segments may only contain A-Z, a-z, 0-9, '.', '_' and '-'" }
+            length += 1
+            if byte == UInt8(ascii: ".") { dots += 1 }
+        }
+        return segmentProblem()
     }
 }
 

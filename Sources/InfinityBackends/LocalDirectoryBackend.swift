@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Synchronization
 
 /// Objects as files below a root directory: object "a/b/c" is the file `root/a/b/c`.
 ///
@@ -25,6 +26,13 @@ public final class LocalDirectoryBackend: Backend {
 
     /// Files being written start with this; '~' is not allowed in object names.
     static let temporaryPrefix = ".tmp~"
+
+    /// Files recently read by range, kept open so that the many chunk reads of one pack open it
+    /// once. A put or delete through this backend drops its object's file at once; one replaced
+    /// by another process is opened afresh within ``openFileLifetime``.
+    private let openFiles = Mutex<[OpenFile]>([])
+    static let openFileCount = 8
+    static let openFileLifetime: Duration = .seconds(1)
 
     /// Opens the store at `root`, creating the directory and its parents when missing.
     public init(root: String) throws {
@@ -53,6 +61,7 @@ public final class LocalDirectoryBackend: Backend {
 
     public func put(_ name: String, _ data: [UInt8]) async throws {
         try ObjectName.validate(name)
+        defer { forgetOpenFile(name) }
         // Writing and syncing a 16 MiB pack waits on the disk for milliseconds: do it on a thread
         // of its own, not on one of the few threads Swift concurrency computes on.
         try await BlockingIO.run { try self.putNow(name, data) }
@@ -104,16 +113,44 @@ public final class LocalDirectoryBackend: Backend {
 
     public func get(_ name: String, range: Range<Int>) async throws -> [UInt8] {
         try ObjectName.validate(name)
-        return try read(name) { descriptor, size, path in
-            guard range.lowerBound >= 0, range.upperBound <= size else {
-                throw BackendError(
-                    code: .rangeNotSatisfiable,
-                    objectName: name,
-                    message: "range \(range) is outside object '\(name)' of \(size) bytes at \(path)"
-                )
-            }
-            return try readBytes(descriptor, range: range, path: path)
+        let file = try openFile(name)
+        guard range.lowerBound >= 0, range.upperBound <= file.size else {
+            throw BackendError(
+                code: .rangeNotSatisfiable,
+                objectName: name,
+                message: "range \(range) is outside object '\(name)' of \(file.size) bytes at \(file.path)"
+            )
         }
+        do {
+            return try readBytes(file.descriptor, range: range, path: file.path)
+        } catch let failure as SystemCallFailure {
+            throw backendError(failure, action: "read", name: name, path: file.path)
+        }
+    }
+
+    /// An open file of the object, from those kept open or opened now (and kept).
+    private func openFile(_ name: String) throws -> OpenFile {
+        let now = ContinuousClock.now
+        if let file = openFiles.withLock({ files in files.first { $0.name == name && now - $0.opened < Self.openFileLifetime } }) {
+            return file
+        }
+        let path = path(of: name)
+        let file = try withOpenDescriptor(name, path: path) { descriptor, size in
+            OpenFile(name: name, path: path, descriptor: dup(descriptor), size: size, opened: now)
+        }
+        guard file.descriptor >= 0 else {
+            throw backendError(SystemCallFailure(errno: errno, operation: "dup", path: path), action: "read", name: name, path: path)
+        }
+        openFiles.withLock { files in
+            files.removeAll { $0.name == name }
+            if files.count >= Self.openFileCount { files.removeFirst() }
+            files.append(file)
+        }
+        return file
+    }
+
+    private func forgetOpenFile(_ name: String) {
+        openFiles.withLock { files in files.removeAll { $0.name == name } }
     }
 
     public func info(_ name: String) async throws -> ObjectInfo? {
@@ -159,6 +196,7 @@ public final class LocalDirectoryBackend: Backend {
 
     public func delete(_ name: String) async throws {
         try ObjectName.validate(name)
+        forgetOpenFile(name)
         let path = path(of: name)
         do {
             if try FileSystem.removeFile(path) {
@@ -174,6 +212,12 @@ public final class LocalDirectoryBackend: Backend {
     /// Opens object `name` and passes its descriptor, size and path to `body`.
     private func read(_ name: String, _ body: (Int32, Int, String) throws -> [UInt8]) throws -> [UInt8] {
         let path = path(of: name)
+        return try withOpenDescriptor(name, path: path) { descriptor, size in try body(descriptor, size, path) }
+    }
+
+    /// Opens object `name` at `path` for reading and passes its descriptor and size to `body`,
+    /// closing it after.
+    private func withOpenDescriptor<T>(_ name: String, path: String, _ body: (Int32, Int) throws -> T) throws -> T {
         do {
             let descriptor: Int32
             do {
@@ -186,7 +230,7 @@ public final class LocalDirectoryBackend: Backend {
             let status = try FileSystem.status(ofDescriptor: descriptor, path: path)
             // A directory at the object's path is not an object.
             guard status.isRegularFile else { throw SystemCallFailure(errno: ENOENT, operation: "open", path: path) }
-            return try body(descriptor, status.size, path)
+            return try body(descriptor, status.size)
         } catch let failure as SystemCallFailure {
             throw backendError(failure, action: "read", name: name, path: path)
         }
@@ -241,5 +285,26 @@ public final class LocalDirectoryBackend: Backend {
         case EROFS: .readOnly
         default: .io
         }
+    }
+}
+
+/// A file kept open for range reads; closed when the last reader and the backend's list let go.
+private final class OpenFile: Sendable {
+    let name: String
+    let path: String
+    let descriptor: Int32
+    let size: Int
+    let opened: ContinuousClock.Instant
+
+    init(name: String, path: String, descriptor: Int32, size: Int, opened: ContinuousClock.Instant) {
+        self.name = name
+        self.path = path
+        self.descriptor = descriptor
+        self.size = size
+        self.opened = opened
+    }
+
+    deinit {
+        if descriptor >= 0 { close(descriptor) }
     }
 }

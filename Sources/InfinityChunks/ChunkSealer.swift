@@ -111,19 +111,21 @@ public struct ChunkSealer: Sendable {
             throw ChunkError(.integrity, "chunk \(id) has unknown flags \(flags) (damaged)")
         }
         let associatedData = Array(sealed[0..<headerLength]) + id.bytes
-        var opened = [UInt8](repeating: 0, count: sealed.count - overhead)
+        let opened: [UInt8]
         do {
-            try sealed.withUnsafeBytes { sealed in
-                try ref.key.bytes.withUnsafeBytes { key in
-                    try associatedData.withUnsafeBytes { aad in
-                        try opened.withUnsafeMutableBytes { output in
+            // Not zero-filled first: decryption writes every byte, and nothing is kept if it fails.
+            opened = try [UInt8](unsafeUninitializedCapacity: sealed.count - overhead) { output, initializedCount in
+                try sealed.withUnsafeBytes { sealed in
+                    try ref.key.bytes.withUnsafeBytes { key in
+                        try associatedData.withUnsafeBytes { aad in
                             try AES256GCM.open(
                                 UnsafeRawBufferPointer(rebasing: sealed[headerLength...]), key: key,
                                 nonce: UnsafeRawBufferPointer(rebasing: sealed[2..<headerLength]),
-                                authenticating: aad, into: output)
+                                authenticating: aad, into: UnsafeMutableRawBufferPointer(output))
                         }
                     }
                 }
+                initializedCount = output.count
             }
         } catch {
             throw ChunkError(.integrity, "chunk \(id) failed authentication (damaged or tampered)", cause: error)

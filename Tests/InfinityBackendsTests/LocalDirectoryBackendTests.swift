@@ -22,6 +22,36 @@ import Testing
         return files.sorted()
     }
 
+    /// Range reads keep a few files open: a write or delete through the backend is seen by the
+    /// next read at once, one by another process within the open files' lifetime, and the number
+    /// of descriptors held stays bounded however many objects are read.
+    @Test func filesKeptOpenForRangeReadsNeverServeOldContent() async throws {
+        try await withTemporaryDirectory { directory in
+            let backend = try LocalDirectoryBackend(root: directory)
+            let otherProcess = try LocalDirectoryBackend(root: directory)
+            try await backend.put("packs/p", [1, 2, 3, 4])
+            #expect(try await backend.get("packs/p", range: 0..<2) == [1, 2])
+            try await backend.put("packs/p", [9, 8, 7, 6, 5])
+            #expect(try await backend.get("packs/p", range: 3..<5) == [6, 5])
+            try await backend.delete("packs/p")
+            await #expect(throws: BackendError.self) { try await backend.get("packs/p", range: 0..<1) }
+
+            try await backend.put("packs/q", [1, 1, 1])
+            #expect(try await backend.get("packs/q", range: 0..<1) == [1])
+            try await otherProcess.put("packs/q", [2, 2, 2])
+            try await Task.sleep(for: LocalDirectoryBackend.openFileLifetime + .milliseconds(50))
+            #expect(try await backend.get("packs/q", range: 0..<1) == [2])
+
+            func openDescriptors() throws -> Int { try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count }
+            let before = try openDescriptors()
+            for index in 0..<40 {
+                try await backend.put("many/\(index)", [UInt8(index)])
+                #expect(try await backend.get("many/\(index)", range: 0..<1) == [UInt8(index)])
+            }
+            #expect(try openDescriptors() <= before + LocalDirectoryBackend.openFileCount)
+        }
+    }
+
     @Test func objectLivesAtItsPathBelowTheRoot() async throws {
         try await withTemporaryDirectory { directory in
             let backend = try LocalDirectoryBackend(root: directory + "/store/")
