@@ -155,10 +155,17 @@ public struct Restorer: Sendable {
                 _ = SystemCalls.withCString(write.name) { unlinkat(write.directory.descriptor, $0, 0) }
                 return WrittenFile(path: write.path, bytes: 0, lost: "\(error)")
             }
+            // The disk starts writing a large file now, while the restore goes on with the next
+            // ones, instead of after it, when the user's `sync` (or the kernel, half a minute later)
+            // would write everything at once. Small files are left to the kernel's batches.
+            if write.entry.size >= Self.writebackThreshold { _ = infinity_start_writeback(descriptor) }
         }
         let warning = setMetadata(write.entry, descriptor: descriptor, path: path, restoreOwnership: restoreOwnership)
         return WrittenFile(path: write.path, bytes: write.entry.size, warning: warning)
     }
+
+    /// Files at least this large are handed to the disk as soon as they are written.
+    static let writebackThreshold: Int64 = 128 << 10
 
     /// Whether `error` says the store's copy of some content is damaged or gone (as opposed to
     /// the target, the network or the index failing, which stop the restore).

@@ -1,7 +1,8 @@
 #ifndef C_INFINITY_SYSTEM_H
 #define C_INFINITY_SYSTEM_H
 
-// System calls the Swift Glibc module leaves out: extended attributes, O_NOATIME, mallopt.
+// System calls the Swift Glibc module leaves out: extended attributes, O_NOATIME, mallopt,
+// sync_file_range.
 #include <fcntl.h>
 #include <sys/types.h>
 #include <sys/xattr.h>
@@ -25,5 +26,9 @@ static inline void infinity_tune_malloc(void) {
 static inline void infinity_release_free_memory(void) {
     malloc_trim(0);
 }
+
+// Starts writing a file's dirty pages to its disk without waiting for them (Linux); elsewhere it
+// does nothing. Returns 0, or -1 with errno set.
+int infinity_start_writeback(int descriptor);
 
 #endif
