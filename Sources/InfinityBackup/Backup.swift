@@ -257,7 +257,8 @@ private final class CommitRun {
                             try await finish(stored)
                             reading -= 1
                         }
-                        group.addTask { try await Self.store(current, entry: entry, before: before, chunks: chunks, weight: weight) }
+                        let opened = Self.openAhead(current)
+                        group.addTask { try await Self.store(current, opened: opened, entry: entry, before: before, chunks: chunks, weight: weight) }
                         reading += 1
                         weightInFlight += weight
                         continue
@@ -298,18 +299,40 @@ private final class CommitRun {
         progress(counters)
     }
 
+    /// Bytes of a file the kernel is asked to start reading when the file is queued. Beyond them
+    /// its own read-ahead follows the reader.
+    static let readAheadLength: Int64 = 8 << 20
+
+    /// Opens a file as it is queued for reading and asks the kernel to start reading it: with a
+    /// cold cache its data is then on its way while the files queued before it are stored,
+    /// instead of each read waiting for the disk in turn on one of the few threads that compute.
+    private static func openAhead(_ item: WalkItem) -> Result<Int32, SystemCallError> {
+        do {
+            let descriptor = try SystemCalls.openForReading(path: item.diskPath)
+            SystemCalls.startReading(descriptor, length: min(item.status.size, readAheadLength))
+            return .success(descriptor)
+        } catch {
+            return .failure(error as? SystemCallError ?? SystemCallError(action: "open", path: SystemCalls.display(item.diskPath), number: EIO))
+        }
+    }
+
     /// Reads, chunks and stores one file; notices it vanishing or changing meanwhile.
-    private static func store(_ item: WalkItem, entry: FileEntry, before: FileEntry?, chunks: ChunkStore, weight: Int64) async throws -> StoredFile {
-        var stored = try await read(item, entry: entry, before: before, chunks: chunks)
+    private static func store(
+        _ item: WalkItem, opened: Result<Int32, SystemCallError>, entry: FileEntry, before: FileEntry?, chunks: ChunkStore, weight: Int64
+    ) async throws -> StoredFile {
+        var stored = try await read(item, opened: opened, entry: entry, before: before, chunks: chunks)
         stored.weight = weight
         return stored
     }
 
-    private static func read(_ item: WalkItem, entry: FileEntry, before: FileEntry?, chunks: ChunkStore) async throws -> StoredFile {
+    private static func read(
+        _ item: WalkItem, opened: Result<Int32, SystemCallError>, entry: FileEntry, before: FileEntry?, chunks: ChunkStore
+    ) async throws -> StoredFile {
         let descriptor: Int32
-        do {
-            descriptor = try SystemCalls.openForReading(path: item.diskPath)
-        } catch let error as SystemCallError {
+        switch opened {
+        case .success(let open):
+            descriptor = open
+        case .failure(let error):
             let warning = error.number == ENOENT ? "\(SystemCalls.display(item.diskPath)) vanished before it was read" : error.description
             return StoredFile(path: item.path, entry: nil, before: before, bytesRead: 0, warning: warning)
         }

@@ -261,6 +261,12 @@ enum SystemCalls {
         return descriptor
     }
 
+    /// Asks the kernel to start reading the first `length` bytes of a file into its cache,
+    /// without waiting for them (a hint: failures are ignored).
+    static func startReading(_ descriptor: Int32, length: Int64) {
+        _ = posix_fadvise(descriptor, 0, off_t(length), POSIX_FADV_WILLNEED)
+    }
+
     /// Fills as much of `buffer` as the file still holds; 0 at the end.
     static func read(_ descriptor: Int32, into buffer: UnsafeMutableRawBufferPointer, path: [UInt8]) throws -> Int {
         var filled = 0
