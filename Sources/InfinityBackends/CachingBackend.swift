@@ -9,8 +9,9 @@ import Synchronization
 /// (metadata), each group least recently used first.
 ///
 /// An object fetched whole that the disk cannot keep (larger than the cache, or the disk
-/// refuses it) stays in a small memory window of recent objects (``memoryCapacity``), so
-/// the reads of its other ranges that follow, as in a restore, do not fetch it again. One too
+/// refuses it) stays in a small memory window of recent objects (``memoryCapacity``, 96 MiB by
+/// default: room for a pack of the 64 MiB `--pack-size`, which ends a little past it), so the
+/// reads of its other ranges that follow, as in a restore, do not fetch it again. One too
 /// large for that window too is read by ranges from then on.
 ///
 /// Only objects whose name never gets new contents may be kept warm (packs, which are named by
@@ -68,7 +69,7 @@ public final class CachingBackend: Backend {
         remote: any Backend, directory: String, capacity: Int,
         keepWarm: @escaping @Sendable (String) -> Bool = { $0.hasPrefix("packs/") },
         evictFirst: @escaping @Sendable (String) -> Bool = { _ in false },
-        memoryCapacity: Int = 64 << 20
+        memoryCapacity: Int = 96 << 20
     ) async throws {
         self.remote = remote
         self.capacity = max(0, capacity)
@@ -117,8 +118,8 @@ public final class CachingBackend: Backend {
 
     public func get(_ name: String) async throws -> [UInt8] {
         try ObjectName.validate(name)
-        if touch(name), let bytes = try? await cache.get(name) { return bytes }
         if let bytes = fromWindow(name) { return bytes }
+        if touch(name), let bytes = try? await cache.get(name) { return bytes }
         guard keepWarm(name) else { return try await remote.get(name) }
         return try await fetchWhole(name)
     }
@@ -140,11 +141,11 @@ public final class CachingBackend: Backend {
     /// backend.
     private func read(_ name: String, range: Range<Int>, wantsWhole: @autoclosure () -> Bool) async throws -> [UInt8] {
         try ObjectName.validate(name)
-        if touch(name), let bytes = try? await cache.get(name, range: range) { return bytes }
         let whole: [UInt8]
         if let held = fromWindow(name) {
             whole = held
         } else {
+            if touch(name), let bytes = try? await cache.get(name, range: range) { return bytes }
             guard wantsWhole(), !state.withLock({ $0.tooLarge.contains(name) }) else { return try await remote.get(name, range: range) }
             whole = try await fetchWhole(name)
         }
@@ -302,12 +303,13 @@ public final class CachingBackend: Backend {
         }
     }
 
-    /// The object from the memory window (now its most recently used), if it is there.
+    /// The object from the memory window (now its most recently used, and a hit), if it is there.
     private func fromWindow(_ name: String) -> [UInt8]? {
         state.withLock { state in
             guard let index = state.window.lastIndex(where: { $0.name == name }) else { return nil }
             let held = state.window.remove(at: index)
             state.window.append(held)
+            state.hits += 1
             return held.bytes
         }
     }

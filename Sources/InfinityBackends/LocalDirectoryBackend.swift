@@ -27,12 +27,16 @@ public final class LocalDirectoryBackend: Backend {
     /// Files being written start with this; '~' is not allowed in object names.
     static let temporaryPrefix = ".tmp~"
 
-    /// Files recently read by range, kept open so that the many chunk reads of one pack open it
-    /// once. A put or delete through this backend drops its object's file at once; one replaced
-    /// by another process is opened afresh within ``openFileLifetime``.
-    private let openFiles = Mutex<[OpenFile]>([])
+    /// Files recently read by range, most recently used last, kept open so that the many chunk
+    /// reads of one pack open it once. A put or delete through this backend drops its object's
+    /// file (and a read that raced with it does not keep what it opened); an object replaced by
+    /// another process is opened afresh within ``openFileLifetime``.
+    private let openFiles = Mutex<(files: [OpenFile], writes: UInt64)>(([], 0))
     static let openFileCount = 8
     static let openFileLifetime: Duration = .seconds(1)
+
+    /// Files kept open now (for tests).
+    var keptOpenFileCount: Int { openFiles.withLock { $0.files.count } }
 
     /// Opens the store at `root`, creating the directory and its parents when missing.
     public init(root: String) throws {
@@ -131,26 +135,39 @@ public final class LocalDirectoryBackend: Backend {
     /// An open file of the object, from those kept open or opened now (and kept).
     private func openFile(_ name: String) throws -> OpenFile {
         let now = ContinuousClock.now
-        if let file = openFiles.withLock({ files in files.first { $0.name == name && now - $0.opened < Self.openFileLifetime } }) {
-            return file
+        let (kept, writes) = openFiles.withLock { state -> (OpenFile?, UInt64) in
+            // Expired files are closed now, so a file another process deleted frees its space.
+            state.files.removeAll { now - $0.opened >= Self.openFileLifetime }
+            guard let index = state.files.firstIndex(where: { $0.name == name }) else { return (nil, state.writes) }
+            let file = state.files.remove(at: index)
+            state.files.append(file)
+            return (file, state.writes)
         }
+        if let kept { return kept }
         let path = path(of: name)
         let file = try withOpenDescriptor(name, path: path) { descriptor, size in
-            OpenFile(name: name, path: path, descriptor: dup(descriptor), size: size, opened: now)
+            let copy = fcntl(descriptor, F_DUPFD_CLOEXEC, 0)
+            let failure = errno
+            return (OpenFile(name: name, path: path, descriptor: copy, size: size, opened: now), failure)
         }
-        guard file.descriptor >= 0 else {
-            throw backendError(SystemCallFailure(errno: errno, operation: "dup", path: path), action: "read", name: name, path: path)
+        guard file.0.descriptor >= 0 else {
+            throw backendError(SystemCallFailure(errno: file.1, operation: "dup", path: path), action: "read", name: name, path: path)
         }
-        openFiles.withLock { files in
-            files.removeAll { $0.name == name }
-            if files.count >= Self.openFileCount { files.removeFirst() }
-            files.append(file)
+        openFiles.withLock { state in
+            // A put or delete since the lookup may have replaced what was opened: use it once, keep it not.
+            guard state.writes == writes else { return }
+            state.files.removeAll { $0.name == name }
+            if state.files.count >= Self.openFileCount { state.files.removeFirst() }
+            state.files.append(file.0)
         }
-        return file
+        return file.0
     }
 
     private func forgetOpenFile(_ name: String) {
-        openFiles.withLock { files in files.removeAll { $0.name == name } }
+        openFiles.withLock { state in
+            state.files.removeAll { $0.name == name }
+            state.writes &+= 1
+        }
     }
 
     public func info(_ name: String) async throws -> ObjectInfo? {
@@ -197,6 +214,7 @@ public final class LocalDirectoryBackend: Backend {
     public func delete(_ name: String) async throws {
         try ObjectName.validate(name)
         forgetOpenFile(name)
+        defer { forgetOpenFile(name) }
         let path = path(of: name)
         do {
             if try FileSystem.removeFile(path) {

@@ -52,7 +52,7 @@ public struct BackupOptions: Sendable {
     /// `commit --verbose`). Changes of times alone that a restore would not set are left out.
     public var onChange: (@Sendable (PathChange) -> Void)?
     /// A warm-up of the same sources started earlier (before the store was unlocked, say);
-    /// when nil, the commit starts its own. Either way the commit stops it when it ends.
+    /// when nil or stopped, the commit starts its own. Either way the commit stops it when it ends.
     public var warmUp: SourceWarmUp?
 
     public init(message: String, branch: String? = nil) {
@@ -114,7 +114,7 @@ public struct Backup: Sendable {
         _ sources: [BackupSource], options: BackupOptions, progress: @escaping @Sendable (BackupProgress) -> Void = { _ in }
     ) async throws -> BackupReport {
         try Self.checkDisjoint(sources)
-        let warmUp = options.warmUp ?? SourceWarmUp.start(sources, options: options)
+        let warmUp = options.warmUp.flatMap { $0.isStopped ? nil : $0 } ?? SourceWarmUp.start(sources, options: options)
         defer { warmUp.stop() }
         let started = Date()
         let storedBefore = database.store.chunks.packs.storedPackBytes

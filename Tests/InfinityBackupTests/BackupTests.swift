@@ -227,6 +227,12 @@ private func describeTree(_ root: String) throws -> [String: String] {
                 [BackupSource(diskPath: folder + "/tree", snapshotPath: try SnapshotPath("tree"))], options: BackupOptions(message: "warm"))
             warmUp.stop()
             #expect(try await waitUntilFinished(warmUp))
+            #expect(warmUp.pathsWalked < 2551, "it stopped before the end of the 2,551 paths")
+
+            let whole = SourceWarmUp.start(
+                [BackupSource(diskPath: folder + "/tree", snapshotPath: try SnapshotPath("tree"))], options: BackupOptions(message: "warm"))
+            #expect(try await waitUntilFinished(whole))
+            #expect(whole.pathsWalked == 2551)
         }
     }
 
@@ -237,10 +243,15 @@ private func describeTree(_ root: String) throws -> [String: String] {
             try makeTree(at: folder + "/tree")
             let source = BackupSource(diskPath: folder + "/tree", snapshotPath: .root)
             var options = BackupOptions(message: "with a warm-up")
-            options.warmUp = SourceWarmUp.start([source], options: options)
+            let given = SourceWarmUp.start([source], options: options)
+            options.warmUp = given
             let report = try await Backup(database: database).commit([source], options: options)
-            #expect(try await waitUntilFinished(options.warmUp!))
+            #expect(given.isStopped)
+            #expect(try await waitUntilFinished(given))
             #expect(report.warnings.isEmpty && report.added > 5)
+            // Options used again with the stopped warm-up still commit (with a warm-up of their own).
+            let again = try await Backup(database: database).commit([source], options: options)
+            #expect(again.warnings.isEmpty && again.unchanged > 5)
         }
     }
 }

@@ -56,7 +56,7 @@ func randomBytes(_ count: Int) -> [UInt8] {
     /// nodes, faster); faster levels and levels above 3 apply as they are.
     @Test func metadataUsesTheFastLevelOfTheDefaultClass() {
         let key = SecureBytes.random(count: 32)
-        let levels: [(Int32, Int32)] = [(3, 1), (2, 1), (1, 1), (-3, -3), (4, 4), (19, 19)]
+        let levels: [(Int32, Int32)] = [(3, 1), (2, 1), (1, 1), (0, 1), (-3, -3), (4, 4), (19, 19)]
         for (store, metadata) in levels {
             #expect(ChunkSealer(contentKey: key, compressionLevel: store).metadataCompressionLevel == metadata)
         }

@@ -62,6 +62,10 @@ func makeDatabase() async throws -> Database {
         #expect(try await draft.get("a", in: names) == 1)
         #expect(try await draft.get("c", in: names) == nil)
         #expect(try await draft.count(of: names) == 1)
+
+        let untouched = try await database.draft(on: "untouched")
+        await #expect(throws: DatabaseError.self) { try await untouched.set(contentsOf: [pairs[1]], in: names) }
+        #expect(await !untouched.hasChanges)
     }
 }
 

@@ -100,7 +100,8 @@ struct TreeWalker {
             guard let status else { continue }
             let relative = frame.relative + [name]
             if rules.excludes(relative[...], isDirectory: status.kind == .directory) { continue }
-            if options.skippedDiskPaths.contains(diskPath) { continue }
+            // Compared one by one (there are none or one): hashing every path costs more.
+            if options.skippedDiskPaths.contains(where: { $0 == diskPath }) { continue }
             let item: WalkItem
             do {
                 let directory = frame.directory

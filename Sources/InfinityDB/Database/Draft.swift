@@ -153,11 +153,16 @@ public actor Draft {
         try await exclusively {
             _ = try await mapRoot(field.name, format: field.values.format)
             try await noteWriting(field.values.format, to: field.name)
-            changed.insert(field.name)
             var edits = pendingEdits.removeValue(forKey: field.name) ?? [:]
+            var marked = false
             do {
                 for (key, value) in entries {
                     try buffer(key.encodedKey, try field.values.encode(value), into: &edits, field: field.name)
+                    // As in a loop of sets, the field counts as changed from its first edit on.
+                    if !marked {
+                        changed.insert(field.name)
+                        marked = true
+                    }
                     if pendingEditBytes >= editBufferSize {
                         pendingEdits[field.name] = edits
                         edits = [:]
