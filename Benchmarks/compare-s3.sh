@@ -3,7 +3,8 @@
 # in the same run: a corpus copied from the machine's own trees (/usr/share/doc, /usr/include and
 # Python's library, to about CORPUS_MIB), backed up into a fresh bucket and restored from it.
 # For each tool and step: time (median of RUNS runs), HTTP requests the server answered (from
-# its log) and bytes that crossed the loopback interface (both directions, from /proc/net/dev).
+# its log) and bytes that crossed the loopback interface (both directions, from /proc/net/dev);
+# each run's user and system CPU time goes to logs/cpu in the work directory.
 # Restores go to a tmpfs (mounted for the run as root, else /dev/shm): on disk, creating the
 # corpus's 16k files costs more than the transfer and varies several-fold with how many files the
 # filesystem freed in the last minutes, for both tools. The tools take turns going first.
