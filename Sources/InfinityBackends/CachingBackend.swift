@@ -77,7 +77,8 @@ public final class CachingBackend: Backend {
         self.keepWarm = keepWarm
         self.evictFirst = evictFirst
         cache = try LocalDirectoryBackend(root: directory)
-        Self.removeStaleTemporaryFiles(in: directory)
+        // Copies are written after readers are served, so an exit can cut one short.
+        cache.removeTemporaryFiles(olderThan: .seconds(60))
         var initial = State()
         for object in try await cache.list(prefix: "") {
             initial.entries[object.name] = Entry(size: object.size, lastUse: 0)
@@ -85,21 +86,6 @@ public final class CachingBackend: Backend {
         }
         state.withLock { $0 = initial }
         await evict(toFit: 0)
-    }
-
-    /// Copies a process left half-written when it stopped (copies are written after readers
-    /// are served, so an exit can cut one short). Those of a process still writing are younger
-    /// than a minute and stay.
-    private static func removeStaleTemporaryFiles(in directory: String) {
-        guard let walker = FileManager.default.enumerator(atPath: directory) else { return }
-        let cutoff = Date().addingTimeInterval(-60)
-        while let relative = walker.nextObject() as? String {
-            guard relative.split(separator: "/").last?.hasPrefix(LocalDirectoryBackend.temporaryPrefix) == true else { continue }
-            let path = directory + "/" + relative
-            if let modified = try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date, modified < cutoff {
-                try? FileManager.default.removeItem(atPath: path)
-            }
-        }
     }
 
     public var statistics: Statistics {

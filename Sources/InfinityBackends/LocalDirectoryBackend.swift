@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Foundation
 import Synchronization
 
 /// Objects as files below a root directory: object "a/b/c" is the file `root/a/b/c`.
@@ -56,6 +57,20 @@ public final class LocalDirectoryBackend: Backend {
             )
         }
         self.root = root
+    }
+
+    /// Removes temporary files older than `age` that a process left when it stopped mid-write
+    /// (a put still under way elsewhere has a younger one, which stays).
+    public func removeTemporaryFiles(olderThan age: Duration) {
+        guard let walker = FileManager.default.enumerator(atPath: root) else { return }
+        let cutoff = Date().addingTimeInterval(-Double(age.components.seconds))
+        while let relative = walker.nextObject() as? String {
+            guard relative.split(separator: "/").last?.hasPrefix(Self.temporaryPrefix) == true else { continue }
+            let path = root + "/" + relative
+            if let modified = try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date, modified < cutoff {
+                try? FileManager.default.removeItem(atPath: path)
+            }
+        }
     }
 
     /// The file that holds object `name`.
@@ -110,7 +125,8 @@ public final class LocalDirectoryBackend: Backend {
 
     public func get(_ name: String) async throws -> [UInt8] {
         try ObjectName.validate(name)
-        return try read(name) { descriptor, size, path in
+        let path = path(of: name)
+        return try withOpenDescriptor(name, path: path) { descriptor, size in
             try readBytes(descriptor, range: 0..<size, path: path)
         }
     }
@@ -145,22 +161,21 @@ public final class LocalDirectoryBackend: Backend {
         }
         if let kept { return kept }
         let path = path(of: name)
-        let file = try withOpenDescriptor(name, path: path) { descriptor, size in
+        let (file, failure) = try withOpenDescriptor(name, path: path) { descriptor, size in
             let copy = fcntl(descriptor, F_DUPFD_CLOEXEC, 0)
-            let failure = errno
-            return (OpenFile(name: name, path: path, descriptor: copy, size: size, opened: now), failure)
+            return (OpenFile(name: name, path: path, descriptor: copy, size: size, opened: now), errno)
         }
-        guard file.0.descriptor >= 0 else {
-            throw backendError(SystemCallFailure(errno: file.1, operation: "dup", path: path), action: "read", name: name, path: path)
+        guard file.descriptor >= 0 else {
+            throw backendError(SystemCallFailure(errno: failure, operation: "dup", path: path), action: "read", name: name, path: path)
         }
         openFiles.withLock { state in
             // A put or delete since the lookup may have replaced what was opened: use it once, keep it not.
             guard state.writes == writes else { return }
             state.files.removeAll { $0.name == name }
             if state.files.count >= Self.openFileCount { state.files.removeFirst() }
-            state.files.append(file.0)
+            state.files.append(file)
         }
-        return file.0
+        return file
     }
 
     private func forgetOpenFile(_ name: String) {
@@ -226,12 +241,6 @@ public final class LocalDirectoryBackend: Backend {
     }
 
     // MARK: Helpers
-
-    /// Opens object `name` and passes its descriptor, size and path to `body`.
-    private func read(_ name: String, _ body: (Int32, Int, String) throws -> [UInt8]) throws -> [UInt8] {
-        let path = path(of: name)
-        return try withOpenDescriptor(name, path: path) { descriptor, size in try body(descriptor, size, path) }
-    }
 
     /// Opens object `name` at `path` for reading and passes its descriptor and size to `body`,
     /// closing it after.

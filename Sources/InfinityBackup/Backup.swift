@@ -312,7 +312,7 @@ private final class CommitRun {
             SystemCalls.startReading(descriptor, length: min(item.status.size, readAheadLength))
             return .success(descriptor)
         } catch {
-            return .failure(error as? SystemCallError ?? SystemCallError(action: "open", path: SystemCalls.display(item.diskPath), number: EIO))
+            return .failure(error)
         }
     }
 

@@ -84,7 +84,7 @@ public enum SnapshotChanges {
         _ directory: String, against snapshot: Snapshot?, skipping skipped: [String], _ visit: (PathChange) throws -> Void
     ) async throws {
         var options = TreeWalker.Options()
-        options.skippedDiskPaths = Set(skipped.map { Array($0.utf8) })
+        options.skippedDiskPaths = skipped.map { Array($0.utf8) }
         var walker = try TreeWalker(source: Array(directory.utf8), prefix: .root, options: options)
         var cursor: EntryCursor? = snapshot.map { EntryCursor(snapshot: $0, subtree: .root) }
         var item = try walker.next()

@@ -13,7 +13,7 @@ import Synchronization
 /// starts one unless ``BackupOptions/warmUp`` holds one not yet stopped.
 public final class SourceWarmUp: Sendable {
     private let stopped = Atomic<Bool>(false)
-    private let finished = Mutex<Bool>(false)
+    private let finished = Atomic<Bool>(false)
     private let walked = Atomic<Int>(0)
 
     /// Starts walking `sources` with the walk rules of `options` (excludes, cache tags, skipped
@@ -23,7 +23,7 @@ public final class SourceWarmUp: Sendable {
         let walkOptions = TreeWalker.Options(for: options)
         let thread = Thread { [warmUp] in
             warmUp.walk(sources, options: walkOptions)
-            warmUp.finished.withLock { $0 = true }
+            warmUp.finished.store(true, ordering: .releasing)
         }
         thread.name = "infinity-warm-up"
         thread.start()
@@ -39,7 +39,7 @@ public final class SourceWarmUp: Sendable {
     public var isStopped: Bool { stopped.load(ordering: .relaxed) }
 
     /// Whether the walk has ended, by reaching the end of every source or by ``stop()``.
-    public var isFinished: Bool { finished.withLock { $0 } }
+    public var isFinished: Bool { finished.load(ordering: .acquiring) }
 
     /// Paths walked so far.
     public var pathsWalked: Int { walked.load(ordering: .relaxed) }
@@ -63,6 +63,6 @@ extension TreeWalker.Options {
         self.init()
         excludePatterns = options.excludePatterns
         excludeCaches = options.excludeCaches
-        skippedDiskPaths = Set(options.skippedDiskPaths.map { Array($0.utf8) })
+        skippedDiskPaths = options.skippedDiskPaths.map { Array($0.utf8) }
     }
 }

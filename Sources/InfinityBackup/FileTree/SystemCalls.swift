@@ -251,7 +251,7 @@ enum SystemCalls {
     }
 
     /// Opens a file of the snapshot's source for reading, refusing a symlink.
-    static func openForReading(path: [UInt8]) throws -> Int32 {
+    static func openForReading(path: [UInt8]) throws(SystemCallError) -> Int32 {
         var descriptor = withCString(path) { open($0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | infinity_O_NOATIME) }
         // O_NOATIME is allowed only on one's own files.
         if descriptor < 0 && errno == EPERM {

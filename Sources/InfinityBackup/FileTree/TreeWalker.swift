@@ -32,7 +32,7 @@ struct TreeWalker {
         /// Read `.infinityignore` files in every directory.
         var ignoreFileName: [UInt8]? = Array(".infinityignore".utf8)
         /// Disk paths never entered (the store's own folder inside a working directory).
-        var skippedDiskPaths: Set<[UInt8]> = []
+        var skippedDiskPaths: [[UInt8]] = []
     }
 
     private struct Frame {
@@ -100,8 +100,8 @@ struct TreeWalker {
             guard let status else { continue }
             let relative = frame.relative + [name]
             if rules.excludes(relative[...], isDirectory: status.kind == .directory) { continue }
-            // Compared one by one (there are none or one): hashing every path costs more.
-            if options.skippedDiskPaths.contains(where: { $0 == diskPath }) { continue }
+            // A list, not a set: there are none or one, and hashing every path costs more.
+            if options.skippedDiskPaths.contains(diskPath) { continue }
             let item: WalkItem
             do {
                 let directory = frame.directory
