@@ -41,18 +41,7 @@ public struct BinaryValueReader {
     }
 
     private mutating func varint() -> UInt64? {
-        var result: UInt64 = 0
-        var shift: UInt64 = 0
-        while cursor < end {
-            let byte = bytes[cursor]
-            cursor += 1
-            let payload = UInt64(byte & 0x7F)
-            guard shift < 64, (payload << shift) >> shift == payload else { return nil }
-            result |= payload << shift
-            if byte & 0x80 == 0 { return byte != 0 || shift == 0 ? result : nil }
-            shift += 7
-        }
-        return nil
+        LEB128.read(UnsafeRawBufferPointer(rebasing: bytes[..<end]), at: &cursor)
     }
 
     /// An unsigned integer (tag 0x04) that fits in `Integer`.
