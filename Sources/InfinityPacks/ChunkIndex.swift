@@ -64,6 +64,11 @@ public final class ChunkIndex: Sendable {
         do {
             db = try SQLiteConnection(path: path)
             if path != ":memory:" {
+                // Small pages for a new index: chunk ids are random, so a commit's new chunks land
+                // on as many pages as there are chunks, and each such page is written twice (log,
+                // then checkpoint). With 1 KiB pages, a commit of 1,000 changes to a 1M-entry map
+                // writes about half the index bytes 4 KiB pages do. (No effect on an existing index.)
+                try db.execute("PRAGMA page_size = 1024")
                 try db.enableWriteAheadLog()
                 // A recorded pack must survive a power cut once flush() has returned.
                 try db.execute("PRAGMA synchronous = FULL")

@@ -83,21 +83,22 @@ extension TreeWriter {
     func apply(_ leafSplices: [Splice], to root: TreeRoot) async throws -> TreeRoot {
         guard !leafSplices.isEmpty else { return root }
         let rootNode = try await rootNode(of: root)
+        let format = try format(of: rootNode)
         var splices = leafSplices
         for level in 0...root.level {
             splices = try await rewrite(
-                level: level, splices: splices, root: rootNode, rootPointer: root.pointer, rootLevel: root.level)
+                level: level, splices: splices, root: rootNode, rootPointer: root.pointer, rootLevel: root.level, format: format)
             if splices.isEmpty { return root }
         }
         // What replaced the old root: zero, one or several nodes of its level.
-        return try await buildTop(from: splices[0].inserts, level: root.level + 1, kind: root.kind, salt: rootNode.salt)
+        return try await buildTop(from: splices[0].inserts, level: root.level + 1, kind: root.kind, salt: rootNode.salt, format: format)
     }
 
     private func rewrite(
-        level: Int, splices: [Splice], root: TreeNode, rootPointer: NodePointer, rootLevel: Int
+        level: Int, splices: [Splice], root: TreeNode, rootPointer: NodePointer, rootLevel: Int, format: TreeFormat
     ) async throws -> [Splice] {
         var cursor = LevelCursor(root: root, pointer: rootPointer, depth: rootLevel - level)
-        var builder = NodeBuilder(kind: root.kind, level: level, salt: root.salt, parameters: parameters)
+        var builder = NodeBuilder(kind: root.kind, level: level, salt: root.salt, format: format)
         var output: [Splice] = []
         var next = 0
         var lastConsumed: [Int]? = nil
@@ -165,11 +166,13 @@ extension TreeWriter {
     /// Builds the levels above `entries` (pointers to nodes one level below `level`) until one
     /// node remains, then drops any chain of single-child nodes at the top: a tree's root is the
     /// lowest level that fits in one node, so the same contents always give the same root.
-    private func buildTop(from entries: [TreeEntry], level: Int, kind: TreeKind, salt: ArraySlice<UInt8>) async throws -> TreeRoot {
+    private func buildTop(
+        from entries: [TreeEntry], level: Int, kind: TreeKind, salt: ArraySlice<UInt8>, format: TreeFormat
+    ) async throws -> TreeRoot {
         var entries = entries
         var level = level
         while entries.count > 1 {
-            var builder = NodeBuilder(kind: kind, level: level, salt: salt, parameters: parameters)
+            var builder = NodeBuilder(kind: kind, level: level, salt: salt, format: format)
             var next: [TreeEntry] = []
             func emit() throws { next.append(try finishNode(&builder).entry) }
             for entry in entries where builder.append(entry) { try emit() }
@@ -177,7 +180,7 @@ extension TreeWriter {
             entries = next
             level += 1
         }
-        guard let top = entries.first else { return try emptyTree(kind, salt: salt) }
+        guard let top = entries.first else { return try emptyTree(kind, salt: salt, format: format) }
         var reader = ByteReader(Array(top.value))
         guard var pointer = NodePointer.read(from: &reader) else {
             throw TreeError(.malformedNode, "a rewritten tree produced an unreadable root pointer")

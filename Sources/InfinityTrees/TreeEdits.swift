@@ -51,7 +51,8 @@ extension TreeWriter {
         return try await apply(try await splices(for: unique, in: root), to: root)
     }
 
-    /// Keys are bounded so a node always holds a few entries whatever the keys.
+    /// Keys are bounded so that nodes are too: an internal node of two children with keys this
+    /// long is about the largest node size of format 2.
     public static let maximumKeyLength = 2048
 
     /// Turns sorted, unique map edits into leaf splices, descending once per edit but reusing the

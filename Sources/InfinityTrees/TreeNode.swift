@@ -65,12 +65,14 @@ struct TreeEntry {
 /// list's values; internal nodes hold, per child, the child's last key (maps; empty in lists)
 /// and an encoded ``NodePointer``.
 final class TreeNode: Sendable {
-    static let formatVersion: UInt8 = 1
     static let saltByteCount = 16
     static let headerByteCount = 3 + saltByteCount
-    /// Deeper than any tree of a realistic size could grow (fan-out is at least 2 per level).
+    /// Deeper than any tree of a realistic size could grow (internal nodes of format 2 hold at least
+    /// two children; in format 1, keys of at most 2 KiB leave room for several).
     static let maximumLevel = 48
 
+    /// The ``TreeFormat`` version: every node of a tree has its root's.
+    let formatVersion: UInt8
     let kind: TreeKind
     let level: Int
     let salt: ArraySlice<UInt8>
@@ -92,9 +94,10 @@ final class TreeNode: Sendable {
         }
         var reader = ByteReader(bytes)
         guard let version = reader.readByte() else { throw malformed("it is empty") }
-        guard version == Self.formatVersion else {
-            if version > Self.formatVersion {
-                throw TreeError(.unsupportedFormat, "tree node \(id.shortDescription) has format version \(version); this build reads version \(Self.formatVersion)")
+        guard TreeFormat.published(version) != nil else {
+            let newest = TreeFormat.current.version
+            if version > newest {
+                throw TreeError(.unsupportedFormat, "tree node \(id.shortDescription) has format version \(version); this build reads versions 1 to \(newest)")
             }
             throw malformed("unknown format version \(version)")
         }
@@ -134,6 +137,7 @@ final class TreeNode: Sendable {
         }
         guard reader.isAtEnd else { throw malformed("\(reader.remaining) bytes follow the last entry") }
         guard level == 0 || count > 0 else { throw malformed("an internal node has no children") }
+        formatVersion = version
         self.kind = kind
         self.level = Int(level)
         self.salt = salt
@@ -150,10 +154,10 @@ final class TreeNode: Sendable {
     }
 
     /// Encodes a node from already-encoded entries.
-    static func encode(kind: TreeKind, level: Int, salt: ArraySlice<UInt8>, entryCount: Int, entries: [UInt8]) -> [UInt8] {
+    static func encode(version: UInt8, kind: TreeKind, level: Int, salt: ArraySlice<UInt8>, entryCount: Int, entries: [UInt8]) -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(headerByteCount + 5 + entries.count)
-        bytes.append(formatVersion)
+        bytes.append(version)
         bytes.append(kind.rawValue)
         bytes.append(UInt8(level))
         bytes.append(contentsOf: salt)

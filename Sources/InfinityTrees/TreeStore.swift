@@ -69,12 +69,13 @@ extension NodeSource {
         // A map child must end at the key its parent files it under: with each node's keys in
         // order, that keeps the whole tree in order, so a crafted tree cannot repeat a subtree
         // or put keys out of place.
-        guard child.level == parent.level - 1, child.kind == parent.kind, TreeNode.compare(child.salt, parent.salt) == 0,
+        guard child.level == parent.level - 1, child.kind == parent.kind, child.formatVersion == parent.formatVersion,
+            TreeNode.compare(child.salt, parent.salt) == 0,
             child.subtreeCount == parent.childCount(at: index),
             parent.kind == .list || (child.count > 0 && TreeNode.compare(child.key(at: child.count - 1), parent.key(at: index)) == 0)
         else {
             let id = parent.pointer(at: index).key.chunkID
-            throw TreeError(.malformedNode, "tree node \(id.shortDescription) does not fit under its parent (level, kind, salt, size or last key differ)")
+            throw TreeError(.malformedNode, "tree node \(id.shortDescription) does not fit under its parent (level, kind, format, salt, size or last key differ)")
         }
         return child
     }
@@ -284,13 +285,23 @@ struct NodeCache {
 /// tasks, but edits to one tree must be applied in order.
 public final class TreeWriter: NodeSource, Sendable {
     public let store: TreeStore
-    public let parameters: TreeParameters
+    /// The format of the trees this writer creates; an edited tree keeps its own.
+    public let format: TreeFormat
     private let pending = Mutex<[NodeCache.Key: (node: TreeNode, ref: ChunkRef)]>([:])
     private let pendingByteCount = Atomic<Int>(0)
 
-    public init(store: TreeStore, parameters: TreeParameters = .standard) {
+    public init(store: TreeStore, format: TreeFormat = .current) {
         self.store = store
-        self.parameters = parameters
+        self.format = format
+    }
+
+    /// The format to edit a tree in: the one its nodes carry.
+    func format(of root: TreeNode) throws -> TreeFormat {
+        if root.formatVersion == format.version { return format }
+        guard let published = TreeFormat.published(root.formatVersion) else {
+            throw TreeError(.unsupportedFormat, "a tree in node format \(root.formatVersion) cannot be edited by this build")
+        }
+        return published
     }
 
     /// New nodes not yet stored.
@@ -318,21 +329,22 @@ public final class TreeWriter: NodeSource, Sendable {
         return (node, NodePointer(key: ref.key, length: bytes.count, count: node.subtreeCount))
     }
 
-    /// A new empty tree with a fresh random salt.
+    /// A new empty tree in this writer's format, with a fresh random salt.
     public func emptyTree(_ kind: TreeKind) throws -> TreeRoot {
         let salt = SecureRandom.bytes(count: TreeNode.saltByteCount)
-        return try emptyTree(kind, salt: salt[...])
+        return try emptyTree(kind, salt: salt[...], format: format)
     }
 
-    /// An empty tree that shares `tree`'s salt (and so its node boundaries): the base for
-    /// merging two trees that were created apart.
+    /// An empty tree that shares `tree`'s salt and format (and so its node boundaries): the base
+    /// for merging two trees that were created apart.
     public func emptyTree(sameSaltAs tree: TreeRoot) async throws -> TreeRoot {
-        try emptyTree(tree.kind, salt: try await rootNode(of: tree).salt)
+        let root = try await rootNode(of: tree)
+        return try emptyTree(tree.kind, salt: root.salt, format: try format(of: root))
     }
 
-    /// An empty tree with a given salt: what deleting every entry of a tree leaves.
-    func emptyTree(_ kind: TreeKind, salt: ArraySlice<UInt8>) throws -> TreeRoot {
-        let bytes = TreeNode.encode(kind: kind, level: 0, salt: salt, entryCount: 0, entries: [])
+    /// An empty tree with a given salt and format: what deleting every entry of a tree leaves.
+    func emptyTree(_ kind: TreeKind, salt: ArraySlice<UInt8>, format: TreeFormat) throws -> TreeRoot {
+        let bytes = TreeNode.encode(version: format.version, kind: kind, level: 0, salt: salt, entryCount: 0, entries: [])
         let (_, pointer) = try makeNode(bytes)
         return TreeRoot(kind: kind, level: 0, pointer: pointer)
     }

@@ -34,7 +34,7 @@ func listElements(_ root: TreeRoot, _ reader: TreeReader) async throws -> [[UInt
 @Suite struct TreeDiffTests {
     @Test func mapDiffMatchesTheModel() async throws {
         var random = SeededGenerator(seed: 0xd1ff)
-        let writer = TreeWriter(store: TreeStore(chunks: try makeChunkStore()), parameters: smallNodes)
+        let writer = TreeWriter(store: TreeStore(chunks: try makeChunkStore()), format: smallNodes)
         var model: [[UInt8]: [UInt8]] = [:]
         for number in 0..<4000 { model[key(number)] = [UInt8](("v\(number)").utf8) }
         let base = try await writer.apply(model.map { ($0.key, $0.value) }, to: try writer.emptyTree(.map))
@@ -56,7 +56,7 @@ func listElements(_ root: TreeRoot, _ reader: TreeReader) async throws -> [[UInt
 
     @Test func diffSkipsSharedSubtrees() async throws {
         let chunks = try makeChunkStore()
-        let writer = TreeWriter(store: TreeStore(chunks: chunks), parameters: smallNodes)
+        let writer = TreeWriter(store: TreeStore(chunks: chunks), format: smallNodes)
         let base = try await writer.apply((0..<20_000).map { (key($0), [UInt8]("v\($0)".utf8)) }, to: try writer.emptyTree(.map))
         let edited = try await writer.apply((0..<10).map { (key($0 * 1999), Optional([7])) }, to: base)
         try await writer.flush(keeping: [base, edited])
@@ -83,7 +83,7 @@ func listElements(_ root: TreeRoot, _ reader: TreeReader) async throws -> [[UInt
 
     @Test func listDiffHunksTurnTheOldListIntoTheNew() async throws {
         var random = SeededGenerator(seed: 0x1157)
-        let writer = TreeWriter(store: TreeStore(chunks: try makeChunkStore()), parameters: smallNodes)
+        let writer = TreeWriter(store: TreeStore(chunks: try makeChunkStore()), format: smallNodes)
         let model = (0..<3000).map { [UInt8]("element \($0)".utf8) }
         let base = try await writer.append(contentsOf: model, to: try writer.emptyTree(.list))
         for _ in 0..<20 {
@@ -115,7 +115,7 @@ func listElements(_ root: TreeRoot, _ reader: TreeReader) async throws -> [[UInt
 
 @Suite struct TreeMergeTests {
     @Test func mapMergeAppliesBothSidesAndResolvesConflicts() async throws {
-        let writer = TreeWriter(store: TreeStore(chunks: try makeChunkStore()), parameters: smallNodes)
+        let writer = TreeWriter(store: TreeStore(chunks: try makeChunkStore()), format: smallNodes)
         var baseModel: [[UInt8]: [UInt8]] = [:]
         for number in 0..<2000 { baseModel[key(number)] = [1] }
         let base = try await writer.apply(baseModel.map { ($0.key, $0.value) }, to: try writer.emptyTree(.map))
@@ -150,7 +150,7 @@ func listElements(_ root: TreeRoot, _ reader: TreeReader) async throws -> [[UInt
     }
 
     @Test func listMergeCombinesSeparateEditsAndReportsOverlaps() async throws {
-        let writer = TreeWriter(store: TreeStore(chunks: try makeChunkStore()), parameters: smallNodes)
+        let writer = TreeWriter(store: TreeStore(chunks: try makeChunkStore()), format: smallNodes)
         let model = (0..<500).map { [UInt8]("line \($0)".utf8) }
         let base = try await writer.append(contentsOf: model, to: try writer.emptyTree(.list))
         let ours = try await writer.replaceSubrange(10..<12, with: [[1], [2], [3]], in: base)

@@ -6,7 +6,10 @@ import Testing
 @testable import InfinityTrees
 
 /// Small nodes, so modest test data builds trees several levels deep.
-let smallNodes = TreeParameters(minimumNodeSize: 64, targetNodeSize: 256, maximumNodeSize: 1024)
+let smallNodes = TreeFormat(
+    version: TreeFormat.current.version,
+    leafNodes: TreeParameters(minimumNodeSize: 64, targetNodeSize: 256, maximumNodeSize: 1024),
+    internalNodes: TreeParameters(minimumNodeSize: 64, targetNodeSize: 256, maximumNodeSize: 1024))
 
 func key(_ number: Int) -> [UInt8] { Array("key-\(number)".utf8) }
 
@@ -58,7 +61,7 @@ func expectMatches(_ root: TreeRoot, _ model: [[UInt8]: [UInt8]], _ reader: Tree
 
     @Test func randomBatchesMatchADictionary() async throws {
         var random = SeededGenerator(seed: 0x5eed_0001)
-        let writer = TreeWriter(store: TreeStore(chunks: try makeChunkStore()), parameters: smallNodes)
+        let writer = TreeWriter(store: TreeStore(chunks: try makeChunkStore()), format: smallNodes)
         var root = try writer.emptyTree(.map)
         var model: [[UInt8]: [UInt8]] = [:]
         for round in 0..<40 {
@@ -86,7 +89,7 @@ func expectMatches(_ root: TreeRoot, _ model: [[UInt8]: [UInt8]], _ reader: Tree
     }
 
     @Test func sameContentsGiveTheSameRootWhateverTheOrder() async throws {
-        let writer = TreeWriter(store: TreeStore(chunks: try makeChunkStore()), parameters: smallNodes)
+        let writer = TreeWriter(store: TreeStore(chunks: try makeChunkStore()), format: smallNodes)
         let empty = try writer.emptyTree(.map)
         let contents = (0..<2000).map { (key($0), Array("v\($0 * 7)".utf8)) }
         let bulk = try await writer.apply(contents.map { ($0.0, $0.1) }, to: empty)
@@ -117,7 +120,7 @@ func expectMatches(_ root: TreeRoot, _ model: [[UInt8]: [UInt8]], _ reader: Tree
     }
 
     @Test func deletingEverythingLeavesTheEmptyTreeOfTheSameSalt() async throws {
-        let writer = TreeWriter(store: TreeStore(chunks: try makeChunkStore()), parameters: smallNodes)
+        let writer = TreeWriter(store: TreeStore(chunks: try makeChunkStore()), format: smallNodes)
         let empty = try writer.emptyTree(.map)
         let full = try await writer.apply((0..<1500).map { (key($0), [UInt8]($0.description.utf8)) }, to: empty)
         let emptied = try await writer.apply((0..<1500).map { (key($0), nil) }, to: full)
@@ -125,7 +128,7 @@ func expectMatches(_ root: TreeRoot, _ model: [[UInt8]: [UInt8]], _ reader: Tree
     }
 
     @Test func anEditRewritesOnlyAPathOfNodes() async throws {
-        let writer = TreeWriter(store: TreeStore(chunks: try makeChunkStore()), parameters: smallNodes)
+        let writer = TreeWriter(store: TreeStore(chunks: try makeChunkStore()), format: smallNodes)
         let root = try await writer.apply(
             (0..<20_000).map { (key($0), Array("value \($0)".utf8)) }, to: try writer.emptyTree(.map))
         try await writer.flush(keeping: [root])
@@ -143,7 +146,7 @@ func expectMatches(_ root: TreeRoot, _ model: [[UInt8]: [UInt8]], _ reader: Tree
 
     @Test func flushedTreesReadBackThroughAnotherStore() async throws {
         let chunks = try makeChunkStore()
-        let writer = TreeWriter(store: TreeStore(chunks: chunks), parameters: smallNodes)
+        let writer = TreeWriter(store: TreeStore(chunks: chunks), format: smallNodes)
         var model: [[UInt8]: [UInt8]] = [:]
         for number in 0..<3000 { model[key(number)] = Array("v\(number)".utf8) }
         model[key(-1)] = SampleData.bytes(count: 100_000, seed: 9)  // stored as a blob
@@ -158,7 +161,7 @@ func expectMatches(_ root: TreeRoot, _ model: [[UInt8]: [UInt8]], _ reader: Tree
 
     @Test func unflushedIntermediateNodesAreNeverStored() async throws {
         let chunks = try makeChunkStore()
-        let writer = TreeWriter(store: TreeStore(chunks: chunks), parameters: smallNodes)
+        let writer = TreeWriter(store: TreeStore(chunks: chunks), format: smallNodes)
         var root = try writer.emptyTree(.map)
         for round in 0..<20 {
             root = try await writer.apply((0..<100).map { (key(round * 100 + $0), [UInt8(round)]) }, to: root)
@@ -178,7 +181,7 @@ func expectMatches(_ root: TreeRoot, _ model: [[UInt8]: [UInt8]], _ reader: Tree
     }
 
     @Test func rangeScansStartAndStopAtKeys() async throws {
-        let writer = TreeWriter(store: TreeStore(chunks: try makeChunkStore()), parameters: smallNodes)
+        let writer = TreeWriter(store: TreeStore(chunks: try makeChunkStore()), format: smallNodes)
         let numbers = (0..<1000).map { String(format: "%04d", $0) }
         let root = try await writer.apply(numbers.map { (Array($0.utf8), Array($0.utf8)) }, to: try writer.emptyTree(.map))
         var seen: [String] = []
@@ -217,7 +220,7 @@ func expectMatches(_ root: TreeRoot, _ model: [[UInt8]: [UInt8]], _ reader: Tree
     }
 
     @Test func everyTruncationAndFlipOfANodeIsRefusedOrHarmless() async throws {
-        let writer = TreeWriter(store: TreeStore(chunks: try makeChunkStore()), parameters: smallNodes)
+        let writer = TreeWriter(store: TreeStore(chunks: try makeChunkStore()), format: smallNodes)
         let root = try await writer.apply((0..<200).map { (key($0), [UInt8]("v\($0)".utf8)) }, to: try writer.emptyTree(.map))
         let node = try await writer.rootNode(of: root)
         let id = root.pointer.chunkRef.id
@@ -249,14 +252,14 @@ func encodedEntries(_ entries: [(key: [UInt8], value: [UInt8])]) -> [UInt8] {
         let writer = TreeWriter(store: TreeStore(chunks: try makeChunkStore()))
         let salt = [UInt8](repeating: 7, count: 16)[...]
         let leafBytes = TreeNode.encode(
-            kind: .map, level: 0, salt: salt, entryCount: 2,
+            version: TreeFormat.current.version, kind: .map, level: 0, salt: salt, entryCount: 2,
             entries: encodedEntries([(key(1), [0, 1]), (key(2), [0, 2])]))
         let (_, leaf) = try writer.makeNode(leafBytes)
         var pointer: [UInt8] = []
         leaf.append(to: &pointer)
         // The same leaf filed twice, under keys that are not its last key.
         let parentBytes = TreeNode.encode(
-            kind: .map, level: 1, salt: salt, entryCount: 2,
+            version: TreeFormat.current.version, kind: .map, level: 1, salt: salt, entryCount: 2,
             entries: encodedEntries([(key(5), pointer), (key(9), pointer)]))
         let (_, parent) = try writer.makeNode(parentBytes)
         let root = TreeRoot(kind: .map, level: 1, pointer: parent)

@@ -8,7 +8,7 @@ import Testing
 
 @Suite struct TreeWalkTests {
     @Test func theWalkEntersEveryNodeOnceAndSeesEveryEntry() async throws {
-        let writer = TreeWriter(store: TreeStore(chunks: try makeChunkStore()), parameters: smallNodes)
+        let writer = TreeWriter(store: TreeStore(chunks: try makeChunkStore()), format: smallNodes)
         let model = Dictionary(uniqueKeysWithValues: (0..<400).map { (key($0), [UInt8]("value \($0)".utf8)) })
         let root = try await writer.apply(model.map { ($0.key, $0.value) }, to: try writer.emptyTree(.map))
         try await writer.flush(keeping: [root])
@@ -52,7 +52,7 @@ import Testing
     @Test func aNodeThatCannotBeReadIsReportedAndTheWalkGoesOn() async throws {
         let writer = TreeWriter(store: TreeStore(chunks: try makeChunkStore()))
         let salt = [UInt8](repeating: 7, count: 16)[...]
-        let leafBytes = TreeNode.encode(kind: .map, level: 0, salt: salt, entryCount: 1, entries: encodedEntries([(key(9), [0, 9])]))
+        let leafBytes = TreeNode.encode(version: TreeFormat.current.version, kind: .map, level: 0, salt: salt, entryCount: 1, entries: encodedEntries([(key(9), [0, 9])]))
         let (_, leaf) = try writer.makeNode(leafBytes)
         // A first child that was never stored, then the real leaf.
         let missing = NodePointer(key: ChunkKey(bytes: [UInt8](repeating: 1, count: 32))!, length: 40, count: 1)
@@ -61,7 +61,7 @@ import Testing
         var leafPointer: [UInt8] = []
         leaf.append(to: &leafPointer)
         let parentBytes = TreeNode.encode(
-            kind: .map, level: 1, salt: salt, entryCount: 2, entries: encodedEntries([(key(1), missingPointer), (key(9), leafPointer)]))
+            version: TreeFormat.current.version, kind: .map, level: 1, salt: salt, entryCount: 2, entries: encodedEntries([(key(1), missingPointer), (key(9), leafPointer)]))
         let (_, parent) = try writer.makeNode(parentBytes)
         let root = TreeRoot(kind: .map, level: 1, pointer: parent)
         try await writer.flush(keeping: [root])
