@@ -48,13 +48,26 @@ public struct IndexStatistics: Sendable, Hashable, Codable {
 /// *retired* pack is one being deleted: it keeps a row with no chunks, so that it is never
 /// indexed again. Losing that state (a deleted index) is safe: a chunk that is not condemned
 /// is only kept longer.
+///
+/// New packs are logged, not filed: ``record(packName:kind:size:entries:replacing:)`` adds one row
+/// holding the pack's whole list of entries to `recent_packs`, and lookups find those entries in
+/// memory. Filing each chunk under its random id would touch one page of the id-ordered table per
+/// chunk, and write each such page twice (log, then checkpoint): for a commit of a few thousand
+/// small chunks, several times the bytes of the commit itself. Once ``mergeThreshold`` entries
+/// have gathered, they are filed in one transaction, in id order. Everything that reads or changes
+/// the `chunks` table as a whole (garbage collection, checks, statistics, rebuilds) files the log
+/// first, so it sees one table.
 public final class ChunkIndex: Sendable {
-    /// Schema 2 added the garbage collection columns; a schema 1 index is upgraded in place.
-    public static let schemaVersion = 2
+    /// Schema 2 added the garbage collection columns, schema 3 the log of recent packs; older
+    /// schemas are upgraded in place.
+    public static let schemaVersion = 3
+    /// Logged entries that trigger filing them (about 3 MiB of log, 7 MiB of memory).
+    public static let mergeThreshold = 65_536
     public let path: String
     // A SQLite connection must be used by one thread at a time: it is only touched while `lock`
-    // is held, which is what makes sharing this class between tasks safe.
-    private let lock = Mutex(())
+    // is held, which is what makes sharing this class between tasks safe. The lock also guards the
+    // in-memory copy of the log.
+    private let lock = Mutex(RecentPacks())
     nonisolated(unsafe) private let connection: SQLiteConnection
 
     /// Opens (creating if needed) the index database at `path`; `":memory:"` keeps it in memory.
@@ -107,6 +120,10 @@ public final class ChunkIndex: Sendable {
             condemned_ms INTEGER) WITHOUT ROWID;
         CREATE INDEX IF NOT EXISTS chunks_by_pack ON chunks(pack);
         CREATE TABLE IF NOT EXISTS received(id BLOB PRIMARY KEY) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS recent_packs(
+            row INTEGER PRIMARY KEY AUTOINCREMENT,
+            pack INTEGER NOT NULL REFERENCES packs(id),
+            entries BLOB NOT NULL);
         """
 
     /// Records the schema of a new index, or upgrades a schema 1 index (which lacks the garbage
@@ -128,6 +145,10 @@ public final class ChunkIndex: Sendable {
                 ALTER TABLE chunks ADD COLUMN condemned_ms INTEGER;
                 """)
             try db.prepare("UPDATE meta SET value = ? WHERE key = 'schema'").run([.text(String(schemaVersion))])
+        case 2:
+            // The log table was created with the schema above; an older build must not open the
+            // index once it holds rows there, which the new version number ensures.
+            try db.prepare("UPDATE meta SET value = ? WHERE key = 'schema'").run([.text(String(schemaVersion))])
         default:
             throw PackError(
                 .unsupportedFormat,
@@ -135,11 +156,26 @@ public final class ChunkIndex: Sendable {
         }
     }
 
-    /// Runs `body` on the connection, one caller at a time. `what` names the work in an error;
-    /// it is only built when there is one (a restore looks up every chunk).
+    /// Runs `body` on the connection, one caller at a time, after filing the log of recent packs,
+    /// so that `body` sees every chunk in the `chunks` table. `what` names the work in an error;
+    /// it is only built when there is one.
     func withConnection<R>(_ what: @autoclosure () -> String, _ body: (SQLiteConnection) throws -> R) throws -> R {
+        try withLog(what()) { db, recent in
+            try Self.fileLog(db, &recent)
+            return try body(db)
+        }
+    }
+
+    /// Runs `body` on the connection and the log of recent packs, brought up to date with what
+    /// other connections wrote; the log is not filed.
+    private func withLog<R>(
+        _ what: @autoclosure () -> String, _ body: (SQLiteConnection, inout RecentPacks) throws -> R
+    ) throws -> R {
         do {
-            return try lock.withLock { _ in try body(connection) }
+            return try lock.withLock { recent in
+                try recent.refresh(connection)
+                return try body(connection, &recent)
+            }
         } catch {
             throw PackError(.index, "chunk index \(path): \(what()) failed", cause: error)
         }
@@ -147,18 +183,23 @@ public final class ChunkIndex: Sendable {
 
     /// Where the chunk is, or nil when the index does not know it.
     public func location(of id: ChunkID) throws -> ChunkLocation? {
-        try withConnection("lookup of chunk \(id.shortDescription)") { db in
+        try withLog("lookup of chunk \(id.shortDescription)") { db, recent in
             let statement = try db.cachedStatement(
                 """
-                SELECT packs.name, chunks.offset, chunks.length, chunks.plaintext_length
+                SELECT packs.name, chunks.offset, chunks.length, chunks.plaintext_length, chunks.condemned_ms IS NULL
                 FROM chunks JOIN packs ON packs.id = chunks.pack WHERE chunks.id = ?
                 """)
             defer { statement.reset() }
             try statement.bind([.blob(id.bytes)])
-            guard try statement.step() else { return nil }
-            return ChunkLocation(
-                packName: statement.text(at: 0), offset: Int(statement.int64(at: 1)),
-                length: Int(statement.int64(at: 2)), plaintextLength: Int(statement.int64(at: 3)))
+            var filed: ChunkLocation? = nil
+            if try statement.step() {
+                filed = ChunkLocation(
+                    packName: statement.text(at: 0), offset: Int(statement.int64(at: 1)),
+                    length: Int(statement.int64(at: 2)), plaintextLength: Int(statement.int64(at: 3)))
+                if statement.int64(at: 4) != 0 { return filed }
+            }
+            // A logged copy replaces a condemned one when filed, as a new record would.
+            return recent.location(of: id) ?? filed
         }
     }
 
@@ -166,7 +207,8 @@ public final class ChunkIndex: Sendable {
     /// collection has not condemned it. (A condemned chunk is still readable through
     /// ``location(of:)``, but whoever stores it again must write a fresh copy.)
     public func contains(_ id: ChunkID) throws -> Bool {
-        try withConnection("lookup of chunk \(id.shortDescription)") { db in
+        try withLog("lookup of chunk \(id.shortDescription)") { db, recent in
+            if recent.location(of: id) != nil { return true }
             let statement = try db.cachedStatement("SELECT 1 FROM chunks WHERE id = ? AND condemned_ms IS NULL")
             defer { statement.reset() }
             try statement.bind([.blob(id.bytes)])
@@ -177,7 +219,7 @@ public final class ChunkIndex: Sendable {
     /// Marks chunks that came from another agent and whose plaintext this agent's content key
     /// does not map to their id: see ``containsOwnData(_:)``.
     public func markReceived(_ ids: some Sequence<ChunkID>) throws {
-        try withConnection("marking received chunks") { db in
+        try withLog("marking received chunks") { db, _ in
             try db.transaction {
                 let insert = try db.cachedStatement("INSERT OR IGNORE INTO received(id) VALUES (?)")
                 for id in ids { try insert.run([.blob(id.bytes)]) }
@@ -192,7 +234,13 @@ public final class ChunkIndex: Sendable {
     /// own. That copy is condemned and unmarked: the writer stores its own, which replaces it
     /// when its pack is recorded, and until then the forged copy stays readable as before.
     public func containsOwnData(_ id: ChunkID) throws -> Bool {
-        try withConnection("lookup of chunk \(id.shortDescription)") { db in
+        try withLog("lookup of chunk \(id.shortDescription)") { db, recent in
+            if recent.location(of: id) != nil {
+                let received = try db.cachedStatement("SELECT 1 FROM received WHERE id = ?").rows([.blob(id.bytes)])
+                if received.isEmpty { return true }
+                // Rare: a received chunk still in the log is filed, then handled as below.
+                try Self.fileLog(db, &recent)
+            }
             let rows = try db.cachedStatement(
                 "SELECT condemned_ms IS NULL, EXISTS (SELECT 1 FROM received WHERE id = ?1) FROM chunks WHERE id = ?1"
             ).rows([.blob(id.bytes)])
@@ -215,54 +263,122 @@ public final class ChunkIndex: Sendable {
     ///
     /// - Returns: false, recording nothing, when the pack is retired: garbage collection is
     ///   deleting it, so its chunks must not be offered to anyone again.
+    ///
+    /// A new pack is logged (see the type's notes); a pack the index knew already (a rebuild, a
+    /// pack recorded twice) is filed at once.
     @discardableResult
     public func record(packName: String, kind: PackKind, size: Int, entries: [PackEntry], replacing: Bool = false) throws -> Bool {
-        try withConnection("recording pack \(packName)") { db in
-            try db.transaction {
-                let packID = try Self.packRow(named: packName, kind: kind, size: size, db)
-                guard let packID else { return false }
-                let insert = try db.cachedStatement(
-                    replacing
-                        ? "INSERT OR REPLACE INTO chunks(id, pack, offset, length, plaintext_length) VALUES (?, ?, ?, ?, ?)"
-                        : """
-                        INSERT INTO chunks(id, pack, offset, length, plaintext_length) VALUES (?, ?, ?, ?, ?)
-                        ON CONFLICT(id) DO UPDATE SET pack = excluded.pack, offset = excluded.offset,
-                            length = excluded.length, plaintext_length = excluded.plaintext_length, condemned_ms = NULL
-                        WHERE chunks.condemned_ms IS NOT NULL
-                        """)
-                for entry in entries {
-                    try insert.run([
-                        .blob(entry.id.bytes), .integer(packID), .integer(Int64(entry.offset)),
-                        .integer(Int64(entry.length)), .integer(Int64(entry.plaintextLength)),
-                    ])
+        try withLog("recording pack \(packName)") { db, recent in
+            if replacing { try Self.fileLog(db, &recent) }
+            // The log row, if logged; nil if the pack is retired.
+            let logged: Int64?? = try db.transaction {
+                let (packID, isNew) = try Self.packRow(named: packName, kind: kind, size: size, db)
+                guard let packID else { return nil }
+                if isNew && !replacing {
+                    try db.cachedStatement("INSERT INTO recent_packs(pack, entries) VALUES (?, ?)")
+                        .run([.integer(packID), .blob(PackFormat.encodeTrailer(kind: kind, entries: entries))])
+                    return .some(db.lastInsertRowID)
                 }
-                // A pack that serves a chunk is not condemned (a rebuild may re-record one).
+                try Self.file(entries, inPack: packID, replacing: replacing, db)
+                return .some(nil)
+            }
+            guard let logged else { return false }
+            if let row = logged {
+                recent.add(row: row, packName: packName, entries: entries)
+                if recent.entryCount >= Self.mergeThreshold { try Self.fileLog(db, &recent) }
+            }
+            return true
+        }
+    }
+
+    /// Files entries of pack row `packID` in the `chunks` table. A chunk already filed in another
+    /// pack keeps its first location unless that copy is condemned, or `replacing` is set.
+    private static func file(_ entries: [PackEntry], inPack packID: Int64, replacing: Bool, _ db: SQLiteConnection) throws {
+        let insert = try db.cachedStatement(
+            replacing
+                ? "INSERT OR REPLACE INTO chunks(id, pack, offset, length, plaintext_length) VALUES (?, ?, ?, ?, ?)"
+                : """
+                INSERT INTO chunks(id, pack, offset, length, plaintext_length) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT(id) DO UPDATE SET pack = excluded.pack, offset = excluded.offset,
+                    length = excluded.length, plaintext_length = excluded.plaintext_length, condemned_ms = NULL
+                WHERE chunks.condemned_ms IS NOT NULL
+                """)
+        for entry in entries {
+            try insert.run([
+                .blob(entry.id.bytes), .integer(packID), .integer(Int64(entry.offset)),
+                .integer(Int64(entry.length)), .integer(Int64(entry.plaintextLength)),
+            ])
+        }
+        // A pack that serves a chunk is not condemned (a rebuild may re-record one).
+        try db.cachedStatement(
+            """
+            UPDATE packs SET condemned_ms = NULL WHERE id = ?1 AND condemned_ms IS NOT NULL
+            AND EXISTS (SELECT 1 FROM chunks WHERE pack = ?1 AND condemned_ms IS NULL)
+            """
+        ).run([.integer(packID)])
+    }
+
+    /// Files every logged pack, this connection's and others', in one transaction: the entries in
+    /// id order (so that the table's pages are each written once), each pack's in the order logged.
+    static func fileLog(_ db: SQLiteConnection, _ recent: inout RecentPacks) throws {
+        guard !recent.isEmpty else { return }
+        try db.transaction {
+            var logged: [(id: ChunkID, packID: Int64, entry: PackEntry)] = []
+            var packIDs: [Int64] = []
+            for row in try db.cachedStatement(
+                RecentPacks.selectAll
+            ).rows() {
+                let (_, packID, _, entries) = try RecentPacks.decode(row)
+                packIDs.append(packID)
+                for entry in entries { logged.append((entry.id, packID, entry)) }
+            }
+            // A stable sort keeps a chunk logged twice in the order logged: the first one wins.
+            let order = logged.indices.sorted { a, b in
+                logged[a].id < logged[b].id || (logged[a].id == logged[b].id && a < b)
+            }
+            let insert = try db.cachedStatement(
+                """
+                INSERT INTO chunks(id, pack, offset, length, plaintext_length) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT(id) DO UPDATE SET pack = excluded.pack, offset = excluded.offset,
+                    length = excluded.length, plaintext_length = excluded.plaintext_length, condemned_ms = NULL
+                WHERE chunks.condemned_ms IS NOT NULL
+                """)
+            for index in order {
+                let (id, packID, entry) = logged[index]
+                try insert.run([
+                    .blob(id.bytes), .integer(packID), .integer(Int64(entry.offset)),
+                    .integer(Int64(entry.length)), .integer(Int64(entry.plaintextLength)),
+                ])
+            }
+            for packID in packIDs {
                 try db.cachedStatement(
                     """
                     UPDATE packs SET condemned_ms = NULL WHERE id = ?1 AND condemned_ms IS NOT NULL
                     AND EXISTS (SELECT 1 FROM chunks WHERE pack = ?1 AND condemned_ms IS NULL)
                     """
                 ).run([.integer(packID)])
-                return true
             }
+            try db.cachedStatement("DELETE FROM recent_packs").run()
         }
+        recent.removeAll()
     }
 
-    /// The row id of pack `name`, inserted if new; nil when the pack is retired.
-    static func packRow(named name: String, kind: PackKind, size: Int, _ db: SQLiteConnection) throws -> Int64? {
+    /// The row id of pack `name`, inserted if new (`isNew`); a nil id when the pack is retired.
+    static func packRow(named name: String, kind: PackKind, size: Int, _ db: SQLiteConnection) throws -> (id: Int64?, isNew: Bool) {
         try db.cachedStatement("INSERT OR IGNORE INTO packs(name, kind, size) VALUES (?, ?, ?)")
             .run([.text(name), .integer(Int64(kind.rawValue)), .integer(Int64(size))])
+        let isNew = db.changes > 0
         let rows = try db.cachedStatement("SELECT id, retired FROM packs WHERE name = ?").rows([.text(name)])
         guard case .integer(let packID) = rows.first?[0], case .integer(let retired) = rows.first?[1] else {
             throw PackError(.index, "pack \(name) vanished from the index while being recorded")
         }
-        return retired == 0 ? packID : nil
+        return (retired == 0 ? packID : nil, isNew)
     }
 
     /// The names of all packs the index knows, retired ones included (so that a pack being
     /// deleted is never indexed again as missing).
     public func packNames() throws -> Set<String> {
-        try withConnection("listing packs") { db in
+        try withLog("listing packs") { db, _ in
             var names = Set<String>()
             for row in try db.cachedStatement("SELECT name FROM packs").rows() {
                 if case .text(let name) = row[0] { names.insert(name) }
@@ -273,7 +389,7 @@ public final class ChunkIndex: Sendable {
 
     /// The kind of an indexed pack, or nil when the index does not know it.
     public func kind(ofPack name: String) throws -> PackKind? {
-        try withConnection("reading pack \(name)") { db in
+        try withLog("reading pack \(name)") { db, _ in
             let rows = try db.cachedStatement("SELECT kind FROM packs WHERE name = ?").rows([.text(name)])
             guard case .integer(let kind) = rows.first?[0] else { return nil }
             return PackKind(rawValue: UInt8(clamping: kind))
@@ -380,5 +496,71 @@ public final class ChunkIndex: Sendable {
                 storedBytes: integer(chunks.first?[1]), plaintextBytes: integer(chunks.first?[2]),
                 condemnedChunkCount: integer(chunks.first?[3]), condemnedBytes: integer(chunks.first?[4]))
         }
+    }
+}
+
+/// The log of recent packs as this connection last read it, with their entries by chunk id.
+///
+/// Log rows are only ever appended (row ids are never reused) or all deleted when filed, so a row
+/// this copy holds that is gone from the table means another connection filed the log.
+struct RecentPacks {
+    private var locations: [ChunkID: ChunkLocation] = [:]
+    private var rows = Set<Int64>()
+    private(set) var entryCount = 0
+    /// SQLite's `data_version` when last read: it changes when another connection commits.
+    private var dataVersion: Int64? = nil
+
+    static let selectAll = """
+        SELECT recent_packs.row, recent_packs.pack, packs.name, packs.size, recent_packs.entries
+        FROM recent_packs JOIN packs ON packs.id = recent_packs.pack ORDER BY recent_packs.row
+        """
+
+    var isEmpty: Bool { rows.isEmpty }
+
+    func location(of id: ChunkID) -> ChunkLocation? { locations[id] }
+
+    /// Adds a logged pack; a chunk logged before keeps its first location.
+    mutating func add(row: Int64, packName: String, entries: [PackEntry]) {
+        guard rows.insert(row).inserted else { return }
+        locations.reserveCapacity(locations.count + entries.count)
+        for entry in entries where locations[entry.id] == nil {
+            locations[entry.id] = ChunkLocation(
+                packName: packName, offset: entry.offset, length: entry.length, plaintextLength: entry.plaintextLength)
+        }
+        entryCount += entries.count
+    }
+
+    mutating func removeAll() {
+        locations = [:]
+        rows = []
+        entryCount = 0
+    }
+
+    /// Catches up with what other connections logged or filed since the last call.
+    mutating func refresh(_ db: SQLiteConnection) throws {
+        let version = try db.cachedStatement("PRAGMA data_version").rows()
+        guard case .integer(let current) = version.first?[0] else {
+            throw PackError(.index, "SQLite gave no data version")
+        }
+        if current == dataVersion { return }
+        dataVersion = current
+        var present = Set<Int64>()
+        for row in try db.cachedStatement("SELECT row FROM recent_packs").rows() {
+            if case .integer(let number) = row[0] { present.insert(number) }
+        }
+        if !rows.isSubset(of: present) { removeAll() }
+        guard !present.subtracting(rows).isEmpty else { return }
+        for row in try db.cachedStatement(Self.selectAll).rows() {
+            let (logRow, _, packName, entries) = try Self.decode(row)
+            add(row: logRow, packName: packName, entries: entries)
+        }
+    }
+
+    /// One row of ``selectAll``.
+    static func decode(_ row: [SQLiteValue]) throws -> (row: Int64, packID: Int64, packName: String, entries: [PackEntry]) {
+        guard case .integer(let logRow) = row[0], case .integer(let packID) = row[1], case .text(let name) = row[2],
+            case .integer(let size) = row[3], case .blob(let bytes) = row[4]
+        else { throw PackError(.index, "the index holds a malformed row in its log of recent packs") }
+        return (logRow, packID, name, try PackFormat.parseTrailer(bytes, packSize: Int(size), packName: name).entries)
     }
 }

@@ -195,7 +195,7 @@ extension ChunkIndex {
     ) throws {
         try withConnection("recording repacked pack \(packName)") { db in
             try db.transaction {
-                guard let packID = try Self.packRow(named: packName, kind: kind, size: size, db) else {
+                guard let packID = try Self.packRow(named: packName, kind: kind, size: size, db).id else {
                     throw PackError(.index, "new pack \(packName) is already retired")
                 }
                 let move = try db.cachedStatement(

@@ -164,7 +164,7 @@ public enum PackFormat {
         return length
     }
 
-    private static func parseTrailer(_ bytes: [UInt8], packSize chunkAreaSize: Int, packName: String) throws -> (
+    static func parseTrailer(_ bytes: [UInt8], packSize chunkAreaSize: Int, packName: String) throws -> (
         kind: PackKind, entries: [PackEntry]
     ) {
         guard bytes.count >= 6, bytes[0] == version else {

@@ -1,0 +1,134 @@
+import InfinitySQLite
+import InfinityTestSupport
+import Testing
+
+@testable import InfinityPacks
+
+/// The chunk index logs new packs (one row each) and files their entries by id later, in bulk.
+@Suite struct ChunkIndexLogTests {
+    func entries(_ numbers: Range<Int>) -> [PackEntry] {
+        numbers.map { PackEntry(id: testID($0), offset: ($0 - numbers.lowerBound) * 10, length: 10, plaintextLength: 20) }
+    }
+
+    func count(_ table: String, at path: String) throws -> Int64 {
+        let rows = try SQLiteConnection(path: path).prepare("SELECT count(*) FROM \(table)").rows()
+        guard case .integer(let count) = rows.first?[0] else { return -1 }
+        return count
+    }
+
+    @Test func newPacksAreLoggedThenFiledAndFoundEitherWay() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory + "/index.sqlite"
+            let index = try ChunkIndex(path: path)
+            try index.record(packName: "packs/aa/one", kind: .metadata, size: 1000, entries: entries(0..<50))
+            try index.record(packName: "packs/aa/two", kind: .data, size: 1000, entries: entries(50..<80))
+            #expect(try count("recent_packs", at: path) == 2)
+            #expect(try count("chunks", at: path) == 0)
+            for number in [0, 49, 50, 79] { #expect(try index.contains(testID(number))) }
+            #expect(try !index.contains(testID(80)))
+            #expect(try index.location(of: testID(51)) == ChunkLocation(packName: "packs/aa/two", offset: 10, length: 10, plaintextLength: 20))
+            #expect(try index.containsOwnData(testID(3)))
+
+            // Statistics read the table as a whole: the log is filed first.
+            let statistics = try index.statistics()
+            #expect(statistics.chunkCount == 80 && statistics.storedBytes == 800 && statistics.plaintextBytes == 1600)
+            #expect(try count("recent_packs", at: path) == 0)
+            #expect(try count("chunks", at: path) == 80)
+            #expect(try index.location(of: testID(51)) == ChunkLocation(packName: "packs/aa/two", offset: 10, length: 10, plaintextLength: 20))
+            #expect(try index.entries(inPack: "packs/aa/one").count == 50)
+        }
+    }
+
+    @Test func aReopenedIndexReadsItsLog() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory + "/index.sqlite"
+            try ChunkIndex(path: path).record(packName: "packs/aa/one", kind: .data, size: 1000, entries: entries(0..<10))
+            let reopened = try ChunkIndex(path: path)
+            #expect(try reopened.location(of: testID(4))?.packName == "packs/aa/one")
+            #expect(try count("recent_packs", at: path) == 1)
+        }
+    }
+
+    /// Two connections to one index (two processes, or two stores opened on one folder): each
+    /// sees what the other logged, filed or deleted, and never answers from a stale copy.
+    @Test func anotherConnectionSeesLoggedFiledAndDeletedPacks() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory + "/index.sqlite"
+            let first = try ChunkIndex(path: path)
+            let second = try ChunkIndex(path: path)
+            #expect(try !second.contains(testID(1)))
+            try first.record(packName: "packs/aa/one", kind: .data, size: 1000, entries: entries(0..<10))
+            #expect(try second.contains(testID(1)))
+            #expect(try second.location(of: testID(2))?.packName == "packs/aa/one")
+
+            _ = try second.statistics()  // files the log, first's entries included
+            #expect(try count("recent_packs", at: path) == 0)
+            #expect(try first.contains(testID(1)))
+            try first.record(packName: "packs/aa/two", kind: .data, size: 1000, entries: entries(10..<20))
+            #expect(try second.location(of: testID(15))?.packName == "packs/aa/two")
+
+            // Every pack forgotten by one connection (a logged one included): the other agrees.
+            try second.retainOnly(packs: [])
+            for number in [1, 15] {
+                #expect(try !first.contains(testID(number)))
+                #expect(try first.location(of: testID(number)) == nil)
+            }
+        }
+    }
+
+    @Test func theFirstLoggedCopyWinsAndACondemnedFiledCopyGivesWay() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory + "/index.sqlite"
+            let index = try ChunkIndex(path: path)
+            let entry = PackEntry(id: testID(1), offset: 0, length: 10, plaintextLength: 10)
+            try index.record(packName: "packs/aa/first", kind: .data, size: 100, entries: [entry])
+            try index.record(packName: "packs/aa/second", kind: .data, size: 100, entries: [entry])
+            #expect(try index.location(of: testID(1))?.packName == "packs/aa/first")
+            _ = try index.statistics()
+            #expect(try index.location(of: testID(1))?.packName == "packs/aa/first")
+
+            // Condemned (as garbage collection does), then stored again in a new pack, still logged.
+            try SQLiteConnection(path: path).execute("UPDATE chunks SET condemned_ms = 1")
+            #expect(try !index.contains(testID(1)))
+            #expect(try index.location(of: testID(1))?.packName == "packs/aa/first")  // still readable
+            try index.record(packName: "packs/aa/third", kind: .data, size: 100, entries: [entry])
+            #expect(try index.contains(testID(1)))
+            #expect(try index.location(of: testID(1))?.packName == "packs/aa/third")
+            _ = try index.statistics()
+            #expect(try index.location(of: testID(1))?.packName == "packs/aa/third")
+            #expect(try index.statistics().condemnedChunkCount == 0)
+        }
+    }
+
+    @Test func theLogIsFiledOnceItHoldsEnoughEntries() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory + "/index.sqlite"
+            let index = try ChunkIndex(path: path)
+            let half = ChunkIndex.mergeThreshold / 2
+            try index.record(packName: "packs/aa/one", kind: .data, size: 1 << 30, entries: entries(0..<half))
+            #expect(try count("recent_packs", at: path) == 1)
+            try index.record(packName: "packs/aa/two", kind: .data, size: 1 << 30, entries: entries(half..<(2 * half)))
+            #expect(try count("recent_packs", at: path) == 0)
+            #expect(try count("chunks", at: path) == Int64(2 * half))
+            #expect(try index.location(of: testID(half + 7))?.packName == "packs/aa/two")
+        }
+    }
+
+    /// A schema 2 index (no log) is upgraded in place, keeping what it holds.
+    @Test func aSchemaTwoIndexIsUpgraded() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory + "/index.sqlite"
+            let index = try ChunkIndex(path: path)
+            try index.record(packName: "packs/aa/one", kind: .data, size: 1000, entries: entries(0..<10))
+            _ = try index.statistics()
+            let db = try SQLiteConnection(path: path)
+            try db.execute("DROP TABLE recent_packs; UPDATE meta SET value = '2' WHERE key = 'schema'")
+            let upgraded = try ChunkIndex(path: path)
+            #expect(try upgraded.contains(testID(3)))
+            try upgraded.record(packName: "packs/aa/two", kind: .data, size: 1000, entries: entries(10..<20))
+            #expect(try count("recent_packs", at: path) == 1)
+            let schema = try db.prepare("SELECT value FROM meta WHERE key = 'schema'").rows()
+            #expect(schema.first?.first == .text("3"))
+        }
+    }
+}
