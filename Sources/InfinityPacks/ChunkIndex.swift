@@ -97,6 +97,14 @@ public final class ChunkIndex: Sendable {
             throw PackError(.index, "cannot open the chunk index at \(path)", cause: error)
         }
         connection = db
+        // Read the log now: a damaged one is then reported at open, as SQLite reports damage.
+        do {
+            try lock.withLock { try $0.refresh(db) }
+        } catch let error as PackError {
+            throw error
+        } catch {
+            throw PackError(.index, "cannot read the log of recent packs in the chunk index at \(path)", cause: error)
+        }
     }
 
     /// `condemned_ms`: when garbage collection found the chunk unreachable (chunks), or found
@@ -285,7 +293,8 @@ public final class ChunkIndex: Sendable {
             guard let logged else { return false }
             if let row = logged {
                 recent.add(row: row, packName: packName, entries: entries)
-                if recent.entryCount >= Self.mergeThreshold { try Self.fileLog(db, &recent) }
+                // The pack is recorded: a failure to file the log now only leaves it for later.
+                if recent.entryCount >= Self.mergeThreshold { try? Self.fileLog(db, &recent) }
             }
             return true
         }
@@ -321,14 +330,17 @@ public final class ChunkIndex: Sendable {
     /// Files every logged pack, this connection's and others', in one transaction: the entries in
     /// id order (so that the table's pages are each written once), each pack's in the order logged.
     static func fileLog(_ db: SQLiteConnection, _ recent: inout RecentPacks) throws {
-        guard !recent.isEmpty else { return }
+        // The table decides, not the copy in memory: what garbage collection sees must not
+        // depend on that copy being current.
+        guard try !db.cachedStatement("SELECT 1 FROM recent_packs LIMIT 1").rows().isEmpty else {
+            recent.removeAll()
+            return
+        }
         try db.transaction {
             var logged: [(id: ChunkID, packID: Int64, entry: PackEntry)] = []
             var packIDs: [Int64] = []
-            for row in try db.cachedStatement(
-                RecentPacks.selectAll
-            ).rows() {
-                let (_, packID, _, entries) = try RecentPacks.decode(row)
+            for row in try db.cachedStatement(RecentPacks.selectAll + " ORDER BY recent_packs.row").rows() {
+                let (_, packID, _, entries) = try RecentPacks.decode(row, path: db.path)
                 packIDs.append(packID)
                 for entry in entries { logged.append((entry.id, packID, entry)) }
             }
@@ -510,9 +522,10 @@ struct RecentPacks {
     /// SQLite's `data_version` when last read: it changes when another connection commits.
     private var dataVersion: Int64? = nil
 
+    /// Every logged pack; append `ORDER BY recent_packs.row`, after a `WHERE` if wanted.
     static let selectAll = """
-        SELECT recent_packs.row, recent_packs.pack, packs.name, packs.size, recent_packs.entries
-        FROM recent_packs JOIN packs ON packs.id = recent_packs.pack ORDER BY recent_packs.row
+        SELECT recent_packs.row, recent_packs.pack, packs.name, recent_packs.entries
+        FROM recent_packs JOIN packs ON packs.id = recent_packs.pack
         """
 
     var isEmpty: Bool { rows.isEmpty }
@@ -536,31 +549,52 @@ struct RecentPacks {
         entryCount = 0
     }
 
-    /// Catches up with what other connections logged or filed since the last call.
+    /// Catches up with what other connections logged or filed since the last call. On any
+    /// failure the copy is emptied and marked stale, so the next call reads the log again.
     mutating func refresh(_ db: SQLiteConnection) throws {
         let version = try db.cachedStatement("PRAGMA data_version").rows()
         guard case .integer(let current) = version.first?[0] else {
             throw PackError(.index, "SQLite gave no data version")
         }
         if current == dataVersion { return }
-        dataVersion = current
-        var present = Set<Int64>()
-        for row in try db.cachedStatement("SELECT row FROM recent_packs").rows() {
-            if case .integer(let number) = row[0] { present.insert(number) }
-        }
-        if !rows.isSubset(of: present) { removeAll() }
-        guard !present.subtracting(rows).isEmpty else { return }
-        for row in try db.cachedStatement(Self.selectAll).rows() {
-            let (logRow, _, packName, entries) = try Self.decode(row)
-            add(row: logRow, packName: packName, entries: entries)
+        dataVersion = nil
+        do {
+            var present = Set<Int64>()
+            for row in try db.cachedStatement("SELECT row FROM recent_packs").rows() {
+                if case .integer(let number) = row[0] { present.insert(number) }
+            }
+            if !rows.isSubset(of: present) { removeAll() }
+            if !present.subtracting(rows).isEmpty {
+                for row in try db.cachedStatement(Self.selectAll + " WHERE recent_packs.row > ? ORDER BY recent_packs.row")
+                    .rows([.integer(rows.max() ?? 0)])
+                {
+                    let (logRow, _, packName, entries) = try Self.decode(row, path: db.path)
+                    add(row: logRow, packName: packName, entries: entries)
+                }
+            }
+            dataVersion = current
+        } catch {
+            removeAll()
+            throw error
         }
     }
 
-    /// One row of ``selectAll``.
-    static func decode(_ row: [SQLiteValue]) throws -> (row: Int64, packID: Int64, packName: String, entries: [PackEntry]) {
-        guard case .integer(let logRow) = row[0], case .integer(let packID) = row[1], case .text(let name) = row[2],
-            case .integer(let size) = row[3], case .blob(let bytes) = row[4]
-        else { throw PackError(.index, "the index holds a malformed row in its log of recent packs") }
-        return (logRow, packID, name, try PackFormat.parseTrailer(bytes, packSize: Int(size), packName: name).entries)
+    /// One row of ``selectAll``. A row that does not decode is damage to the index (reported as
+    /// SQLite reports a corrupt database, so that opening a store rebuilds the index).
+    static func decode(_ row: [SQLiteValue], path: String) throws -> (row: Int64, packID: Int64, packName: String, entries: [PackEntry]) {
+        func damaged(_ why: String) -> PackError {
+            PackError(
+                .index, "chunk index \(path): its log of recent packs holds a damaged row (\(why)); delete the index to rebuild it from the packs",
+                cause: SQLiteError(code: SQLiteError.corrupt, message: why, path: path))
+        }
+        guard row.count == 4, case .integer(let logRow) = row[0], case .integer(let packID) = row[1], case .text(let name) = row[2],
+            case .blob(let bytes) = row[3]
+        else { throw damaged("a column is missing or of the wrong type") }
+        // Bounded by the largest offset a trailer can hold, not the pack's recorded size: a
+        // damaged size is the checker's to report, not a reason to refuse every lookup.
+        guard let entries = try? PackFormat.parseTrailer(bytes, packSize: Int(UInt32.max) * 2, packName: name).entries else {
+            throw damaged("the entries of pack \(name) do not decode")
+        }
+        return (logRow, packID, name, entries)
     }
 }

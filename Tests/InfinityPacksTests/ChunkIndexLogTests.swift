@@ -1,3 +1,4 @@
+import Foundation
 import InfinitySQLite
 import InfinityTestSupport
 import Testing
@@ -129,6 +130,53 @@ import Testing
             #expect(try count("recent_packs", at: path) == 1)
             let schema = try db.prepare("SELECT value FROM meta WHERE key = 'schema'").rows()
             #expect(schema.first?.first == .text("3"))
+        }
+    }
+
+    /// A damaged log row fails every lookup and every whole-table operation the same way, each
+    /// time: never a silent answer from a copy that left the row out.
+    @Test func aDamagedLogRowFailsEveryTimeAndIsNeverSkipped() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory + "/index.sqlite"
+            let reader = try ChunkIndex(path: path)
+            let writer = try ChunkIndex(path: path)
+            try writer.record(packName: "packs/aa/bad", kind: .data, size: 1000, entries: entries(0..<5))
+            try writer.record(packName: "packs/aa/good", kind: .data, size: 1000, entries: entries(5..<10))
+            try SQLiteConnection(path: path).execute(
+                "UPDATE recent_packs SET entries = x'0100' WHERE pack = (SELECT id FROM packs WHERE name = 'packs/aa/bad')")
+            for _ in 0..<2 {
+                let error = #expect(throws: PackError.self) { try reader.contains(testID(7)) }
+                #expect(error?.description.contains("log of recent packs holds a damaged row") == true)
+                #expect(throws: PackError.self) { try reader.statistics() }
+                #expect(throws: PackError.self) { try reader.sweepHorizon(at: Date()) }
+            }
+            // Opening the index reports it as SQLite reports a corrupt database, so that a store
+            // sets it aside and rebuilds it from the packs.
+            let opening = #expect(throws: PackError.self) { try ChunkIndex(path: path) }
+            #expect((opening?.cause as? SQLiteError)?.primaryCode == SQLiteError.corrupt)
+        }
+    }
+
+    /// Garbage collection on one connection files what another logged: a logged pack is never
+    /// condemned or retired for lack of chunks.
+    @Test func aSweepOnAnotherConnectionFilesTheLogFirst() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory + "/index.sqlite"
+            let writer = try ChunkIndex(path: path)
+            let collector = try ChunkIndex(path: path)
+            try writer.record(packName: "packs/aa/live", kind: .data, size: 1000, entries: entries(0..<10))
+            try writer.record(packName: "packs/aa/dead", kind: .data, size: 1000, entries: entries(10..<20))
+            let horizon = try collector.sweepHorizon(at: Date())
+            let (outcome, _) = try collector.mark(live: (0..<10).map(testID), horizon: horizon, now: 1, dryRun: false) { _ in () }
+            #expect(outcome.missingCount == 0)
+            #expect(outcome.condemnedChunks == 10)
+            #expect(outcome.condemnedPacks == 1)
+            let condemned = try collector.condemnedPacks()
+            #expect(condemned.map(\.name) == ["packs/aa/dead"])
+            for pack in condemned { #expect(try collector.retire(packRow: pack.row, condemnedNoLaterThan: 1) != nil) }
+            #expect(try writer.contains(testID(3)))
+            #expect(try !writer.contains(testID(13)))
+            #expect(try writer.location(of: testID(13)) == nil)
         }
     }
 }

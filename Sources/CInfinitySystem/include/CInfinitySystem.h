@@ -15,10 +15,18 @@ static const int infinity_O_NOATIME = 0;
 #endif
 
 // Caps glibc's malloc arenas at one: each thread that allocates may otherwise get an arena of its
-// own that keeps freed memory, which raises a backup's peak memory for no speed.
+// own that keeps freed memory, which raises a backup's peak memory for no speed. And maps every
+// block of 16 MiB or more (pack buffers, the read buffers of large files) on its own, so that
+// freeing it gives it back: by default glibc raises that threshold to the size of the largest
+// block freed, after which such blocks come from the heap and their pages stay with the process.
+// A first backup of 2.5 GB peaked at 150-170 MiB that way, at 131-136 MiB with the threshold
+// fixed, in the same time (a 4 MiB threshold cost 7% more time for the same memory).
 static inline void infinity_tune_malloc(void) {
 #ifdef M_ARENA_MAX
     mallopt(M_ARENA_MAX, 1);
+#endif
+#ifdef M_MMAP_THRESHOLD
+    mallopt(M_MMAP_THRESHOLD, 16 << 20);
 #endif
 }
 
