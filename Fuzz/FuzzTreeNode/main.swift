@@ -17,7 +17,8 @@ private func node(kind: TreeKind, level: Int, entries: [(key: [UInt8], value: [U
         encoded += entry.key + entry.value
     }
     let salt = [UInt8](repeating: 0x5A, count: TreeNode.saltByteCount)
-    return TreeNode.encode(kind: kind, level: level, salt: salt[...], entryCount: entries.count, entries: encoded)
+    return TreeNode.encode(
+        version: TreeFormat.current.version, kind: kind, level: level, salt: salt[...], entryCount: entries.count, entries: encoded)
 }
 
 private func pointer(_ seed: UInt8, count: UInt64) -> NodePointer {
