@@ -3,8 +3,8 @@
 # disk — bulk load + commit, warm point reads, a commit of 1,000 random changes, a diff of two
 # commits 1,000 changes apart, opening a commit among 10,000 — beside SQLite (through the same
 # wrapper, same data, same run) and git (the same state as a JSON file, same run).
-# Figures inside a run are medians of 5 rounds (40 for commits and diffs, whose means are shown
-# too; 20 for opens); peak memory comes from /usr/bin/time.
+# Figures inside a run are medians of 5 rounds (40 for commits and diffs, with the commit's mean
+# shown too; 20 for opens); peak memory comes from /usr/bin/time.
 # A commit's bytes are counted twice: what the store's packs grew by (for SQLite: its log), and
 # every byte the process passed to write calls (for us: packs, the chunk index's write-ahead log
 # and checkpoints, refs; for SQLite: its log and any checkpoint inside the transaction). The
@@ -13,7 +13,7 @@
 #
 # For profiling (run the IndexBenchmark binary directly): INFINITY_BENCH_ONLY=bulk runs only the
 # batched bulk load; INFINITY_BENCH_ONLY=commit runs it, then only the commits and diffs
-# (INFINITY_BENCH_COMMIT_ROUNDS rounds), without the store statistics taken between them.
+# (INFINITY_BENCH_COMMIT_ROUNDS rounds).
 #
 #   Benchmarks/index.sh [ENTRIES (default 1000000)] [HISTORY (default 10000)]
 #

@@ -278,31 +278,35 @@ public final class ChunkIndex: Sendable {
     public func record(packName: String, kind: PackKind, size: Int, entries: [PackEntry], replacing: Bool = false) throws -> Bool {
         try withLog("recording pack \(packName)") { db, recent in
             if replacing { try Self.fileLog(db, &recent) }
-            // The log row, if logged; nil if the pack is retired.
-            let logged: Int64?? = try db.transaction {
+            enum Outcome { case retired, filed, logged(row: Int64) }
+            let outcome: Outcome = try db.transaction {
                 let (packID, isNew) = try Self.packRow(named: packName, kind: kind, size: size, db)
-                guard let packID else { return nil }
+                guard let packID else { return .retired }
                 if isNew && !replacing {
                     try db.cachedStatement("INSERT INTO recent_packs(pack, entries) VALUES (?, ?)")
                         .run([.integer(packID), .blob(PackFormat.encodeTrailer(kind: kind, entries: entries))])
-                    return .some(db.lastInsertRowID)
+                    return .logged(row: db.lastInsertRowID)
                 }
-                try Self.file(entries, inPack: packID, replacing: replacing, db)
-                return .some(nil)
+                try Self.file(entries.map { (packID, $0) }, replacing: replacing, db)
+                return .filed
             }
-            guard let logged else { return false }
-            if let row = logged {
+            switch outcome {
+            case .retired:
+                return false
+            case .filed:
+                return true
+            case .logged(let row):
                 recent.add(row: row, packName: packName, entries: entries)
                 // The pack is recorded: a failure to file the log now only leaves it for later.
                 if recent.entryCount >= Self.mergeThreshold { try? Self.fileLog(db, &recent) }
+                return true
             }
-            return true
         }
     }
 
-    /// Files entries of pack row `packID` in the `chunks` table. A chunk already filed in another
-    /// pack keeps its first location unless that copy is condemned, or `replacing` is set.
-    private static func file(_ entries: [PackEntry], inPack packID: Int64, replacing: Bool, _ db: SQLiteConnection) throws {
+    /// Files entries in the `chunks` table, each under its pack row, in the order given. A chunk
+    /// already filed keeps its first location unless that copy is condemned, or `replacing` is set.
+    private static func file(_ entries: [(packID: Int64, entry: PackEntry)], replacing: Bool, _ db: SQLiteConnection) throws {
         let insert = try db.cachedStatement(
             replacing
                 ? "INSERT OR REPLACE INTO chunks(id, pack, offset, length, plaintext_length) VALUES (?, ?, ?, ?, ?)"
@@ -312,19 +316,21 @@ public final class ChunkIndex: Sendable {
                     length = excluded.length, plaintext_length = excluded.plaintext_length, condemned_ms = NULL
                 WHERE chunks.condemned_ms IS NOT NULL
                 """)
-        for entry in entries {
+        var packIDs = Set<Int64>()
+        for (packID, entry) in entries {
             try insert.run([
                 .blob(entry.id.bytes), .integer(packID), .integer(Int64(entry.offset)),
                 .integer(Int64(entry.length)), .integer(Int64(entry.plaintextLength)),
             ])
+            packIDs.insert(packID)
         }
         // A pack that serves a chunk is not condemned (a rebuild may re-record one).
-        try db.cachedStatement(
+        let revive = try db.cachedStatement(
             """
             UPDATE packs SET condemned_ms = NULL WHERE id = ?1 AND condemned_ms IS NOT NULL
             AND EXISTS (SELECT 1 FROM chunks WHERE pack = ?1 AND condemned_ms IS NULL)
-            """
-        ).run([.integer(packID)])
+            """)
+        for packID in packIDs { try revive.run([.integer(packID)]) }
     }
 
     /// Files every logged pack, this connection's and others', in one transaction: the entries in
@@ -337,39 +343,16 @@ public final class ChunkIndex: Sendable {
             return
         }
         try db.transaction {
-            var logged: [(id: ChunkID, packID: Int64, entry: PackEntry)] = []
-            var packIDs: [Int64] = []
+            var logged: [(packID: Int64, entry: PackEntry)] = []
             for row in try db.cachedStatement(RecentPacks.selectAll + " ORDER BY recent_packs.row").rows() {
                 let (_, packID, _, entries) = try RecentPacks.decode(row, path: db.path)
-                packIDs.append(packID)
-                for entry in entries { logged.append((entry.id, packID, entry)) }
+                for entry in entries { logged.append((packID, entry)) }
             }
-            // A stable sort keeps a chunk logged twice in the order logged: the first one wins.
+            // A stable order keeps a chunk logged twice in the order logged: the first one wins.
             let order = logged.indices.sorted { a, b in
-                logged[a].id < logged[b].id || (logged[a].id == logged[b].id && a < b)
+                logged[a].entry.id < logged[b].entry.id || (logged[a].entry.id == logged[b].entry.id && a < b)
             }
-            let insert = try db.cachedStatement(
-                """
-                INSERT INTO chunks(id, pack, offset, length, plaintext_length) VALUES (?, ?, ?, ?, ?)
-                ON CONFLICT(id) DO UPDATE SET pack = excluded.pack, offset = excluded.offset,
-                    length = excluded.length, plaintext_length = excluded.plaintext_length, condemned_ms = NULL
-                WHERE chunks.condemned_ms IS NOT NULL
-                """)
-            for index in order {
-                let (id, packID, entry) = logged[index]
-                try insert.run([
-                    .blob(id.bytes), .integer(packID), .integer(Int64(entry.offset)),
-                    .integer(Int64(entry.length)), .integer(Int64(entry.plaintextLength)),
-                ])
-            }
-            for packID in packIDs {
-                try db.cachedStatement(
-                    """
-                    UPDATE packs SET condemned_ms = NULL WHERE id = ?1 AND condemned_ms IS NOT NULL
-                    AND EXISTS (SELECT 1 FROM chunks WHERE pack = ?1 AND condemned_ms IS NULL)
-                    """
-                ).run([.integer(packID)])
-            }
+            try file(order.map { logged[$0] }, replacing: false, db)
             try db.cachedStatement("DELETE FROM recent_packs").run()
         }
         recent.removeAll()
@@ -528,8 +511,6 @@ struct RecentPacks {
         FROM recent_packs JOIN packs ON packs.id = recent_packs.pack
         """
 
-    var isEmpty: Bool { rows.isEmpty }
-
     func location(of id: ChunkID) -> ChunkLocation? { locations[id] }
 
     /// Adds a logged pack; a chunk logged before keeps its first location.
@@ -552,10 +533,11 @@ struct RecentPacks {
     /// Catches up with what other connections logged or filed since the last call. On any
     /// failure the copy is emptied and marked stale, so the next call reads the log again.
     mutating func refresh(_ db: SQLiteConnection) throws {
-        let version = try db.cachedStatement("PRAGMA data_version").rows()
-        guard case .integer(let current) = version.first?[0] else {
-            throw PackError(.index, "SQLite gave no data version")
-        }
+        // Every lookup asks: step the statement rather than build rows.
+        let version = try db.cachedStatement("PRAGMA data_version")
+        defer { version.reset() }
+        guard try version.step() else { throw PackError(.index, "SQLite gave no data version") }
+        let current = version.int64(at: 0)
         if current == dataVersion { return }
         dataVersion = nil
         do {
@@ -564,9 +546,11 @@ struct RecentPacks {
                 if case .integer(let number) = row[0] { present.insert(number) }
             }
             if !rows.isSubset(of: present) { removeAll() }
-            if !present.subtracting(rows).isEmpty {
-                for row in try db.cachedStatement(Self.selectAll + " WHERE recent_packs.row > ? ORDER BY recent_packs.row")
-                    .rows([.integer(rows.max() ?? 0)])
+            // Not only rows after this copy's last: another connection may have logged one just
+            // before this connection logged its own.
+            if let firstMissing = present.subtracting(rows).min() {
+                for row in try db.cachedStatement(Self.selectAll + " WHERE recent_packs.row >= ? ORDER BY recent_packs.row")
+                    .rows([.integer(firstMissing)])
                 {
                     let (logRow, _, packName, entries) = try Self.decode(row, path: db.path)
                     add(row: logRow, packName: packName, entries: entries)

@@ -133,6 +133,28 @@ import Testing
         }
     }
 
+    /// A connection can log its own pack right after another connection logged one it has not
+    /// read yet (between its catch-up and its write): the next catch-up must read that earlier
+    /// row too, not only rows after its own.
+    @Test func aCopyCatchesUpWithARowLoggedBeforeItsOwn() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory + "/index.sqlite"
+            _ = try ChunkIndex(path: path)
+            let db = try SQLiteConnection(path: path)
+            for (name, numbers) in [("packs/aa/one", 0..<5), ("packs/aa/two", 5..<10)] {
+                try db.prepare("INSERT INTO packs(name, kind, size) VALUES (?, 0, 1000)").run([.text(name)])
+                try db.prepare("INSERT INTO recent_packs(pack, entries) VALUES (?, ?)")
+                    .run([.integer(db.lastInsertRowID), .blob(PackFormat.encodeTrailer(kind: .data, entries: entries(numbers)))])
+            }
+            var recent = RecentPacks()
+            recent.add(row: 2, packName: "packs/aa/two", entries: entries(5..<10))
+            try recent.refresh(db)
+            #expect(recent.location(of: testID(1))?.packName == "packs/aa/one")
+            #expect(recent.location(of: testID(6))?.packName == "packs/aa/two")
+            #expect(recent.entryCount == 10)
+        }
+    }
+
     /// A damaged log row fails every lookup and every whole-table operation the same way, each
     /// time: never a silent answer from a copy that left the row out.
     @Test func aDamagedLogRowFailsEveryTimeAndIsNeverSkipped() async throws {

@@ -7,17 +7,22 @@ import Testing
 @testable import InfinityTrees
 
 @Suite struct TreeFormatTests {
-    /// The format versions the nodes under `root` carry.
-    func versions(under root: TreeRoot, _ writer: TreeWriter) async throws -> Set<UInt8> {
-        var versions = Set<UInt8>()
+    /// Every node under `root`, each checked by the reader to fit under its parent.
+    func nodes(under root: TreeRoot, _ writer: TreeWriter) async throws -> [TreeNode] {
+        var nodes: [TreeNode] = []
         var frontier = [try await writer.rootNode(of: root)]
         while let node = frontier.popLast() {
-            versions.insert(node.formatVersion)
+            nodes.append(node)
             if !node.isLeaf {
                 for index in 0..<node.count { frontier.append(try await writer.child(of: node, at: index)) }
             }
         }
-        return versions
+        return nodes
+    }
+
+    /// The format versions the nodes under `root` carry.
+    func versions(under root: TreeRoot, _ writer: TreeWriter) async throws -> Set<UInt8> {
+        Set(try await nodes(under: root, writer).map(\.formatVersion))
     }
 
     func contents(_ range: Range<Int>, tag: String = "") -> [(key: [UInt8], value: [UInt8]?)] {
@@ -56,12 +61,8 @@ import Testing
     /// Bytes of the entries of each node under `root` (without header and entry count), by level.
     func entryBytesByLevel(under root: TreeRoot, _ writer: TreeWriter) async throws -> [Int: [Int]] {
         var sizes: [Int: [Int]] = [:]
-        var frontier = [try await writer.rootNode(of: root)]
-        while let node = frontier.popLast() {
+        for node in try await nodes(under: root, writer) {
             sizes[node.level, default: []].append(node.bytes.count - TreeNode.headerByteCount - (node.count < 128 ? 1 : 2))
-            if !node.isLeaf {
-                for index in 0..<node.count { frontier.append(try await writer.child(of: node, at: index)) }
-            }
         }
         return sizes
     }
