@@ -166,6 +166,23 @@ private struct CheckSample {
             let report = try await sample.open().check()
             #expect(report.problems.map(\.code) == [.brokenRef], "\(report.problems)")
             #expect(report.problems.first?.object == "ref refs/tags/v1")
+            #expect(report.problems.first?.message.contains(sample.path + "/refs.sqlite") == true)
+        }
+    }
+
+    @Test func aDamagedReflogEntryNamesTheRefsDatabase() async throws {
+        try await withTemporaryDirectory { directory in
+            let sample = try await CheckSample.make(in: directory)
+            let refs = try SQLiteConnection(path: sample.path + "/refs.sqlite")
+            // Damage from outside the store, which the append-only trigger does not stop.
+            try refs.execute("DROP TRIGGER reflog_rows_are_never_updated")
+            try refs.prepare("UPDATE reflog SET new_sealed = ? WHERE seq = (SELECT max(seq) FROM reflog)")
+                .run([.blob([UInt8](repeating: 7, count: 60))])
+
+            let report = try await sample.open().check()
+            let broken = try #require(report.problems.first { $0.code == .brokenReflog }, "\(report.problems)")
+            #expect(broken.object.hasPrefix("reflog entry "))
+            #expect(broken.message.contains(sample.path + "/refs.sqlite"))
         }
     }
 

@@ -145,7 +145,7 @@ final class Checker {
                 do {
                     if let ref = try database.refs.ref(name) { root(ref, namedBy: "ref \(name)") }
                 } catch {
-                    problem(.brokenRef, "ref \(name)", "its value cannot be read: \(error)")
+                    problem(.brokenRef, "ref \(name)", "its value in refs database \(database.refs.path) cannot be read: \(error)")
                 }
             }
         } catch {
@@ -155,12 +155,12 @@ final class Checker {
         do {
             if case .detached(let ref) = try database.refs.head() { root(ref, namedBy: "HEAD") }
         } catch {
-            problem(.brokenRef, "HEAD", "cannot be read: \(error)")
+            problem(.brokenRef, "HEAD", "cannot be read from refs database \(database.refs.path): \(error)")
         }
         do {
             let entries = try database.refs.reflog { sequence, error in
                 report.summary.reflogEntries += 1
-                problem(.brokenReflog, "reflog entry \(sequence)", "cannot be read: \(error)")
+                problem(.brokenReflog, "reflog entry \(sequence)", "cannot be read from refs database \(database.refs.path): \(error)")
             }
             report.summary.reflogEntries += entries.count
             // Entries released by forget or past the recorded expiry no longer keep their
