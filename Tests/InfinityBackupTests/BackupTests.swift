@@ -215,13 +215,35 @@ private func describeTree(_ root: String) throws -> [String: String] {
         }
     }
 
+    /// It walks what the commit's walk admits, no more: excludes, ignore files and tagged cache
+    /// directories are left unwalked, however the threads share the directories.
+    @Test func followsTheWalkRules() async throws {
+        try await withTemporaryDirectory { folder in
+            let tree = folder + "/tree"
+            for directory in ["kept", "kept/inner", "ignored", "excluded", "cache"] {
+                try FileManager.default.createDirectory(atPath: tree + "/" + directory, withIntermediateDirectories: true)
+                for file in 0..<20 { _ = FileManager.default.createFile(atPath: tree + "/\(directory)/f\(file)", contents: nil) }
+            }
+            try Data("ignored/\n".utf8).write(to: URL(fileURLWithPath: tree + "/.infinityignore"))
+            try Data("Signature: 8a477f597d28d172789f06886806bc55\n".utf8).write(to: URL(fileURLWithPath: tree + "/cache/CACHEDIR.TAG"))
+            var options = BackupOptions(message: "warm")
+            options.excludePatterns = ["excluded"]
+            options.excludeCaches = true
+            let warmUp = SourceWarmUp.start([BackupSource(diskPath: tree, snapshotPath: try SnapshotPath("tree"))], options: options)
+            #expect(try await waitUntilFinished(warmUp))
+            // The root, .infinityignore, kept and kept/inner with their 40 files, the cache
+            // directory and its tag.
+            #expect(warmUp.pathsWalked == 1 + 1 + 2 + 40 + 2)
+        }
+    }
+
     /// Stopped, it ends at its next path however much is left to walk.
     @Test func stopsWhenTold() async throws {
         try await withTemporaryDirectory { folder in
             for directory in 0..<50 {
                 let path = folder + "/tree/d\(directory)"
                 try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-                for file in 0..<50 { FileManager.default.createFile(atPath: path + "/f\(file)", contents: nil) }
+                for file in 0..<50 { _ = FileManager.default.createFile(atPath: path + "/f\(file)", contents: nil) }
             }
             let warmUp = SourceWarmUp.start(
                 [BackupSource(diskPath: folder + "/tree", snapshotPath: try SnapshotPath("tree"))], options: BackupOptions(message: "warm"))

@@ -1,59 +1,151 @@
 import Foundation
 import Synchronization
 
-/// Walks backup sources ahead of a commit, on a thread of its own, listing directories and
+/// Walks backup sources ahead of a commit, on threads of its own, listing directories and
 /// reading each path's status, so that the commit's own walk finds them in the kernel's caches.
 ///
 /// With a cold cache, most of an unchanged backup goes to waiting for directory blocks and
 /// inodes, one after another on the commit's path. A warm-up started before the store is
-/// unlocked does those reads while the passphrase is stretched, and then runs beside the commit
-/// on the other core, usually ahead of it. It reads no file contents (only the `.infinityignore`
-/// and `CACHEDIR.TAG` files the walk rules need), writes nothing and reports nothing: the
-/// commit's walk sees and reports everything itself. ``Backup/commit(_:options:progress:)``
-/// starts one unless ``BackupOptions/warmUp`` holds one not yet stopped.
+/// unlocked does those reads while the passphrase is stretched, and then runs beside the commit,
+/// usually ahead of it. Several threads walk at once, because a disk serves many small reads in
+/// the time of a few one after another; they take directories from a shared stack in about the
+/// order of the commit's depth-first walk. It reads no file contents (only the
+/// `.infinityignore` and `CACHEDIR.TAG` files the walk rules need), writes nothing and reports
+/// nothing: the commit's walk sees and reports everything itself.
+/// ``Backup/commit(_:options:progress:)`` starts one unless ``BackupOptions/warmUp`` holds one
+/// not yet stopped.
 public final class SourceWarmUp: Sendable {
+    /// A directory waiting to be listed, with the ignore rules in force inside it.
+    private struct PendingDirectory {
+        var diskPath: [UInt8]
+        var relative: [[UInt8]]
+        var rules: IgnoreRules
+    }
+
+    /// Directories not yet listed (the next on top), and how many threads are listing one.
+    private struct Work {
+        var pending: [PendingDirectory] = []
+        var listing = 0
+        var ended = false
+    }
+
+    /// Threads that walk at once: past four, this machine's disk gave no more.
+    static let threadCount = 4
+
     private let stopped = Atomic<Bool>(false)
-    private let finished = Atomic<Bool>(false)
+    private let runningThreads = Atomic<Int>(0)
     private let walked = Atomic<Int>(0)
+    private let options: TreeWalker.Options
+    private let condition = NSCondition()
+    /// Read and written only while `condition` is locked.
+    private nonisolated(unsafe) var work = Work()
+
+    private init(options: TreeWalker.Options) {
+        self.options = options
+    }
 
     /// Starts walking `sources` with the walk rules of `options` (excludes, cache tags, skipped
     /// paths).
     public static func start(_ sources: [BackupSource], options: BackupOptions) -> SourceWarmUp {
-        let warmUp = SourceWarmUp()
-        let walkOptions = TreeWalker.Options(for: options)
-        let thread = Thread { [warmUp] in
-            warmUp.walk(sources, options: walkOptions)
-            warmUp.finished.store(true, ordering: .releasing)
+        let warmUp = SourceWarmUp(options: TreeWalker.Options(for: options))
+        warmUp.runningThreads.store(threadCount, ordering: .relaxed)
+        for number in 0..<threadCount {
+            let thread = Thread { [warmUp] in
+                // The first thread looks at the roots; the others wait for their directories.
+                if number == 0 { warmUp.visitRoots(sources) }
+                warmUp.walkPending()
+                warmUp.runningThreads.subtract(1, ordering: .releasing)
+            }
+            thread.name = "infinity-warm-up"
+            thread.start()
         }
-        thread.name = "infinity-warm-up"
-        thread.start()
         return warmUp
     }
 
     /// Stops the walk at its next path (it may still be inside one system call).
     public func stop() {
         stopped.store(true, ordering: .relaxed)
+        condition.lock()
+        condition.broadcast()
+        condition.unlock()
     }
 
     /// Whether ``stop()`` was called.
     public var isStopped: Bool { stopped.load(ordering: .relaxed) }
 
     /// Whether the walk has ended, by reaching the end of every source or by ``stop()``.
-    public var isFinished: Bool { finished.load(ordering: .acquiring) }
+    public var isFinished: Bool { runningThreads.load(ordering: .acquiring) == 0 }
 
     /// Paths walked so far.
     public var pathsWalked: Int { walked.load(ordering: .relaxed) }
 
-    private func walk(_ sources: [BackupSource], options: TreeWalker.Options) {
+    private func visitRoots(_ sources: [BackupSource]) {
+        var roots: [PendingDirectory] = []
         for source in sources {
-            guard var walker = try? TreeWalker(source: Array(source.diskPath.utf8), prefix: source.snapshotPath, options: options) else {
-                continue
+            let diskPath = Array(source.diskPath.utf8)
+            guard let status = try? SystemCalls.status(path: diskPath) else { continue }
+            walked.add(1, ordering: .relaxed)
+            if status.kind == .directory {
+                var rules = IgnoreRules()
+                rules.add(patterns: options.excludePatterns)
+                roots.append(PendingDirectory(diskPath: diskPath, relative: [], rules: rules))
             }
-            while !stopped.load(ordering: .relaxed), (try? walker.next()) != nil {
-                walked.add(1, ordering: .relaxed)
-            }
-            if stopped.load(ordering: .relaxed) { return }
         }
+        condition.lock()
+        work.pending.append(contentsOf: roots.reversed())
+        if work.pending.isEmpty && work.listing == 0 { work.ended = true }
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Takes directories from the stack until none is left and none is being listed.
+    private func walkPending() {
+        while let directory = nextDirectory() {
+            let found = list(directory)
+            condition.lock()
+            work.listing -= 1
+            work.pending.append(contentsOf: found.reversed())
+            if work.pending.isEmpty && work.listing == 0 { work.ended = true }
+            condition.broadcast()
+            condition.unlock()
+        }
+    }
+
+    private func nextDirectory() -> PendingDirectory? {
+        condition.lock()
+        defer { condition.unlock() }
+        while !work.ended && !isStopped {
+            if let directory = work.pending.popLast() {
+                work.listing += 1
+                return directory
+            }
+            condition.wait()
+        }
+        return nil
+    }
+
+    /// Reads the status of every admitted name in `directory`; returns its subdirectories.
+    private func list(_ pending: PendingDirectory) -> [PendingDirectory] {
+        guard let directory = try? SystemCalls.openDirectory(path: pending.diskPath) else { return [] }
+        var rules = pending.rules
+        guard let names = try? TreeWalker.names(in: directory, relative: pending.relative, rules: &rules, options: options) else {
+            return []
+        }
+        var subdirectories: [PendingDirectory] = []
+        for name in names {
+            if isStopped { break }
+            let diskPath = directory.path(of: name)
+            let relative = pending.relative + [name]
+            guard
+                let status = try? TreeWalker.admittedStatus(
+                    of: name, diskPath: diskPath, relative: relative, in: directory, rules: rules, options: options)
+            else { continue }
+            walked.add(1, ordering: .relaxed)
+            if status.kind == .directory {
+                subdirectories.append(PendingDirectory(diskPath: diskPath, relative: relative, rules: rules))
+            }
+        }
+        return subdirectories
     }
 }
 

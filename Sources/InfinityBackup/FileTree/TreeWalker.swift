@@ -89,19 +89,15 @@ struct TreeWalker {
             frame.next += 1
             stack.append(frame)
             let diskPath = frame.directory.path(of: name)
+            let relative = frame.relative + [name]
             let status: FileStatus?
             do {
-                status = try SystemCalls.status(of: name, in: frame.directory)
+                status = try Self.admittedStatus(of: name, diskPath: diskPath, relative: relative, in: frame.directory, rules: rules, options: options)
             } catch {
                 warnings.append("\(error)")
                 continue
             }
-            // Gone between the listing and now: not an error, just not in the snapshot.
             guard let status else { continue }
-            let relative = frame.relative + [name]
-            if rules.excludes(relative[...], isDirectory: status.kind == .directory) { continue }
-            // A list, not a set: there are none or one, and hashing every path costs more.
-            if options.skippedDiskPaths.contains(diskPath) { continue }
             let item: WalkItem
             do {
                 let directory = frame.directory
@@ -130,25 +126,45 @@ struct TreeWalker {
     private mutating func enter(_ item: WalkItem, relative: [[UInt8]]) {
         do {
             let directory = try SystemCalls.openDirectory(path: item.diskPath)
-            var names = try SystemCalls.names(in: directory)
             let ruleCount = rules.rules.count
-            if options.excludeCaches, names.contains(Self.cacheTagName), isCacheTag(Self.cacheTagName, in: directory) {
-                names = [Self.cacheTagName]
-            }
-            if let ignoreName = options.ignoreFileName, names.contains(ignoreName),
-                let text = try? SystemCalls.readSmallFile(path: directory.path(of: ignoreName), limit: 1 << 20)
-            {
-                rules.add(text, base: relative)
-            }
+            let names = try Self.names(in: directory, relative: relative, rules: &rules, options: options)
             stack.append(Frame(directory: directory, path: item.path, relative: relative, names: names, ruleCount: ruleCount))
         } catch {
             warnings.append("\(error)")
         }
     }
 
-    private func isCacheTag(_ name: [UInt8], in directory: DirectoryHandle) -> Bool {
+    /// The names to visit in `directory` (at `relative` from the source root) under the walk
+    /// rules: only the tag of a tagged cache directory; the directory's ignore file is added to
+    /// `rules`.
+    static func names(in directory: DirectoryHandle, relative: [[UInt8]], rules: inout IgnoreRules, options: Options) throws -> [[UInt8]] {
+        var names = try SystemCalls.names(in: directory)
+        if options.excludeCaches, names.contains(cacheTagName), isCacheTag(cacheTagName, in: directory) {
+            names = [cacheTagName]
+        }
+        if let ignoreName = options.ignoreFileName, names.contains(ignoreName),
+            let text = try? SystemCalls.readSmallFile(path: directory.path(of: ignoreName), limit: 1 << 20)
+        {
+            rules.add(text, base: relative)
+        }
+        return names
+    }
+
+    /// The status of a listed name when the walk rules admit it; nil when it is gone since the
+    /// listing (not an error, just not in the snapshot), excluded or skipped.
+    static func admittedStatus(
+        of name: [UInt8], diskPath: [UInt8], relative: [[UInt8]], in directory: DirectoryHandle, rules: IgnoreRules, options: Options
+    ) throws -> FileStatus? {
+        guard let status = try SystemCalls.status(of: name, in: directory) else { return nil }
+        if rules.excludes(relative[...], isDirectory: status.kind == .directory) { return nil }
+        // A list, not a set: there are none or one, and hashing every path costs more.
+        if options.skippedDiskPaths.contains(diskPath) { return nil }
+        return status
+    }
+
+    private static func isCacheTag(_ name: [UInt8], in directory: DirectoryHandle) -> Bool {
         let path = directory.path(of: name)
-        guard let text = try? SystemCalls.readSmallFile(path: path, limit: Self.cacheTagSignature.count) else { return false }
-        return text.starts(with: Self.cacheTagSignature)
+        guard let text = try? SystemCalls.readSmallFile(path: path, limit: cacheTagSignature.count) else { return false }
+        return text.starts(with: cacheTagSignature)
     }
 }
