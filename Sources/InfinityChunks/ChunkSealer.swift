@@ -22,7 +22,7 @@ public struct ChunkSealer: Sendable {
     /// anything is allocated for it.
     public static let maximumChunkLength = 64 << 20
 
-    private let contentKey: SecureBytes
+    private let contentKey: HMACSHA256.PreparedKey
     /// zstd level used when sealing.
     public let compressionLevel: Int32
 
@@ -33,14 +33,14 @@ public struct ChunkSealer: Sendable {
     public var metadataCompressionLevel: Int32 { (0...3).contains(compressionLevel) ? 1 : compressionLevel }
 
     public init(contentKey: SecureBytes, compressionLevel: Int32 = 3) {
-        self.contentKey = contentKey
+        self.contentKey = HMACSHA256.PreparedKey(contentKey)
         self.compressionLevel = compressionLevel
     }
 
     /// The reference a plaintext gets: one keyed-hash pass and nothing more, so a duplicate can be
     /// recognised before any compression or encryption.
     public func reference(for plaintext: UnsafeRawBufferPointer) -> ChunkRef {
-        let key = ChunkKey(bytes: HMACSHA256.authenticate(plaintext, key: contentKey))!
+        let key = ChunkKey(bytes: contentKey.authenticate(plaintext))!
         return ChunkRef(id: key.chunkID, key: key, length: plaintext.count)
     }
 

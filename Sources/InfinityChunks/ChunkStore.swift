@@ -69,6 +69,34 @@ public final class ChunkStore: Sendable {
             throw ChunkError(.input, "chunk \(ref.id.shortDescription) is \(chunk.count) bytes, its reference says \(ref.length)")
         }
         guard try packs.claim(ref.id, ownData: true) else { return }
+        try await sealAndAdd(chunk, as: ref, kind: kind)
+    }
+
+    /// Stores chunks whose references the caller already took, as ``put(_:as:kind:)`` does each,
+    /// sealing ``concurrency`` × 2 at a time. One index query for all of them finds those the
+    /// store holds (a tree's new nodes ask for thousands at a flush).
+    public func putAll(_ chunks: [(bytes: [UInt8], ref: ChunkRef)], kind: PackKind) async throws {
+        for (chunk, ref) in chunks where chunk.count != ref.length || chunk.count > Self.maximumChunkSize {
+            throw ChunkError(.input, "chunk \(ref.id.shortDescription) is \(chunk.count) bytes, its reference says \(ref.length)")
+        }
+        let claimed = try packs.claim(chunks.map(\.ref.id), ownData: true)
+        let window = concurrency * 2
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var inFlight = 0
+            for ((chunk, ref), isClaimed) in zip(chunks, claimed) where isClaimed {
+                if inFlight == window {
+                    try await group.next()
+                    inFlight -= 1
+                }
+                group.addTask { try await self.sealAndAdd(chunk, as: ref, kind: kind) }
+                inFlight += 1
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    /// Seals a claimed chunk and adds it to its pack; gives the claim up if that fails.
+    private func sealAndAdd(_ chunk: [UInt8], as ref: ChunkRef, kind: PackKind) async throws {
         do {
             let sealed = try (kind == .metadata ? metadataCompressors : compressors).withResource { compressor in
                 try chunk.withUnsafeBytes { try sealer.seal($0, as: ref, compressor: compressor) }

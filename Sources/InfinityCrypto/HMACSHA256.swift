@@ -7,6 +7,17 @@ public enum HMACSHA256 {
     /// The full 32-byte tag of `data` under `key` (any key length, including empty).
     /// Keys longer than 2 GiB are a programming error (OpenSSL takes an `int` key length).
     public static func authenticate(_ data: UnsafeRawBufferPointer, key: SecureBytes) -> [UInt8] {
+        let context = keyedContext(key)
+        return tag(of: data, context: context.pointer)
+    }
+
+    public static func authenticate(_ data: [UInt8], key: SecureBytes) -> [UInt8] {
+        data.withUnsafeBytes { authenticate($0, key: key) }
+    }
+
+    /// A context set up with `key`: the digest looked up and the key's inner and outer pads
+    /// hashed, ready for the message.
+    fileprivate static func keyedContext(_ key: SecureBytes) -> MACContext {
         precondition(key.count <= Int32.max, "HMAC-SHA256 key longer than 2 GiB")
         let context = MACContext(Algorithms.hmac)
         let parameters = ParameterList()
@@ -17,16 +28,43 @@ public enum HMACSHA256 {
                     EVP_MAC_init(context.pointer, LibCrypto.bytes(key), key.count, list), "HMAC-SHA256 init failed")
             }
         }
-        LibCrypto.require(EVP_MAC_update(context.pointer, LibCrypto.bytes(data), data.count), "HMAC-SHA256 update failed")
+        return context
+    }
+
+    /// Feeds `data` to a keyed context and returns the tag; the context is spent.
+    fileprivate static func tag(of data: UnsafeRawBufferPointer, context: OpaquePointer) -> [UInt8] {
+        LibCrypto.require(EVP_MAC_update(context, LibCrypto.bytes(data), data.count), "HMAC-SHA256 update failed")
         return [UInt8](unsafeUninitializedCapacity: byteCount) { tag, initialized in
             var length = 0
-            LibCrypto.require(
-                EVP_MAC_final(context.pointer, tag.baseAddress, &length, byteCount), "HMAC-SHA256 final failed")
+            LibCrypto.require(EVP_MAC_final(context, tag.baseAddress, &length, byteCount), "HMAC-SHA256 final failed")
             initialized = length
         }
     }
 
-    public static func authenticate(_ data: [UInt8], key: SecureBytes) -> [UInt8] {
-        data.withUnsafeBytes { authenticate($0, key: key) }
+    /// A key set up once for many tags, as a chunk sealer tags every chunk under one content
+    /// key: each tag then starts from a copy of the keyed state instead of looking the digest up
+    /// and hashing the key's pads again, which costs more than tagging a small message.
+    /// Safe to use from many threads at once: the keyed state is only ever copied. Freeing it
+    /// cleanses the key material OpenSSL holds.
+    public final class PreparedKey: @unchecked Sendable {
+        private let keyed: MACContext
+
+        public init(_ key: SecureBytes) {
+            keyed = HMACSHA256.keyedContext(key)
+        }
+
+        /// The full 32-byte tag of `data`: what `HMACSHA256.authenticate(data, key:)` gives with
+        /// this key.
+        public func authenticate(_ data: UnsafeRawBufferPointer) -> [UInt8] {
+            guard let copy = EVP_MAC_CTX_dup(keyed.pointer) else {
+                fatalError(LibCrypto.failure("EVP_MAC_CTX_dup failed").description)
+            }
+            defer { EVP_MAC_CTX_free(copy) }
+            return HMACSHA256.tag(of: data, context: copy)
+        }
+
+        public func authenticate(_ data: [UInt8]) -> [UInt8] {
+            data.withUnsafeBytes { authenticate($0) }
+        }
     }
 }

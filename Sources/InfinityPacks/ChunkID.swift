@@ -10,6 +10,12 @@ public struct ChunkID: Hashable, Comparable, Sendable, CustomStringConvertible {
     // Four words rather than an array: ids are hashed and compared in hot paths.
     private let w0, w1, w2, w3: UInt64
 
+    /// Ids are SHA-256 outputs: one word of them is as good a hash input as four (finding many
+    /// ids that share it would take 2^64 hashes each).
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(w0)
+    }
+
     /// Creates an id from exactly 32 bytes; returns nil for any other length.
     public init?(bytes: some Collection<UInt8>) {
         guard bytes.count == Self.byteCount else { return nil }

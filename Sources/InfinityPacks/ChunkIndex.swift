@@ -235,12 +235,40 @@ public final class ChunkIndex: Sendable {
         }
     }
 
-    /// Whether a writer of this agent's own data may deduplicate against the chunk: as
-    /// ``contains(_:)``, except for a chunk marked received. This agent's own writes only ever
+    /// For each id, whether a writer of this agent's own data may deduplicate against the chunk:
+    /// as ``contains(_:)``, except for a chunk marked received. This agent's own writes only ever
     /// ask for ids its content key gives, and a received chunk's id is not one of those for the
     /// plaintext it holds, so a writer that meets one has found a copy forged under a key of its
     /// own. That copy is condemned and unmarked: the writer stores its own, which replaces it
     /// when its pack is recorded, and until then the forged copy stays readable as before.
+    public func containsOwnData(_ ids: [ChunkID]) throws -> [Bool] {
+        // One read transaction for all; the rare received chunk then takes the path of one id,
+        // which may write.
+        var received: [Int] = []
+        var present = try withLog("lookup of \(ids.count) chunks") { db, recent in
+            try db.readTransaction {
+                let inReceived = try db.cachedStatement("SELECT 1 FROM received WHERE id = ?")
+                let filed = try db.cachedStatement(
+                    "SELECT condemned_ms IS NULL, EXISTS (SELECT 1 FROM received WHERE id = ?1) FROM chunks WHERE id = ?1")
+                return try ids.enumerated().map { position, id in
+                    let isLogged = recent.location(of: id) != nil
+                    let statement = isLogged ? inReceived : filed
+                    defer { statement.reset() }
+                    try statement.bind([.blob(id.bytes)])
+                    guard try statement.step() else { return isLogged }
+                    if isLogged || statement.int64(at: 1) != 0 {
+                        received.append(position)
+                        return false
+                    }
+                    return statement.int64(at: 0) != 0
+                }
+            }
+        }
+        for position in received { present[position] = try containsOwnData(ids[position]) }
+        return present
+    }
+
+    /// `containsOwnData(_:)` for one id (see the form for many ids).
     public func containsOwnData(_ id: ChunkID) throws -> Bool {
         try withLog("lookup of chunk \(id.shortDescription)") { db, recent in
             if recent.location(of: id) != nil {

@@ -85,6 +85,24 @@ public final class PackStore: Sendable {
         }
     }
 
+    /// `claim(_:ownData:)` for many ids, with one index query for all of them
+    /// made outside the state lock, so writers adding chunks meanwhile do not wait for it.
+    /// An id another writer stores between the query and the claim is stored twice (a harmless
+    /// duplicate the index keeps one location of); an id given twice is claimed once.
+    public func claim(_ ids: [ChunkID], ownData: Bool = false) throws -> [Bool] {
+        let unknown = state.withLock { state in ids.indices.filter { state.pending[ids[$0]] == nil } }
+        let unknownIDs = unknown.map { ids[$0] }
+        let stored = try ownData ? index.containsOwnData(unknownIDs) : unknownIDs.map { try index.contains($0) }
+        return state.withLock { state in
+            var claimed = [Bool](repeating: false, count: ids.count)
+            for (position, isStored) in zip(unknown, stored) where !isStored && state.pending[ids[position]] == nil {
+                state.pending[ids[position]] = .claimed
+                claimed[position] = true
+            }
+            return claimed
+        }
+    }
+
     /// Gives up a claim after sealing failed, so a later writer may try again. Writers that skipped
     /// the chunk because it was claimed learn of the failure at their next ``flush()``.
     public func releaseClaim(_ id: ChunkID, failure: any Error) {

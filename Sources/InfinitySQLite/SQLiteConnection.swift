@@ -115,7 +115,17 @@ public final class SQLiteConnection {
     /// cannot fail half way with `SQLITE_BUSY` because another connection wrote in between.
     /// Transactions do not nest.
     public func transaction<R>(_ body: () throws -> R) throws -> R {
-        try cachedStatement("BEGIN IMMEDIATE").run()
+        try inTransaction(begin: "BEGIN IMMEDIATE", body)
+    }
+
+    /// Runs `body` inside `BEGIN` … `COMMIT` for reads: every statement in it sees one snapshot
+    /// of the database, and the locks are taken once rather than per statement.
+    public func readTransaction<R>(_ body: () throws -> R) throws -> R {
+        try inTransaction(begin: "BEGIN", body)
+    }
+
+    private func inTransaction<R>(begin: String, _ body: () throws -> R) throws -> R {
+        try cachedStatement(begin).run()
         do {
             let result = try body()
             try cachedStatement("COMMIT").run()

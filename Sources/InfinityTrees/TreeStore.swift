@@ -208,6 +208,12 @@ struct NodeCache {
     /// The chunk key as four words: cheaper to hash and compare than a 32-byte array.
     struct Key: Hashable {
         let w0, w1, w2, w3: UInt64
+
+        /// Keys are keyed hashes, so one word of them is as good a hash input as four.
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(w0)
+        }
+
         init(_ key: ChunkKey) {
             self = key.bytes.withUnsafeBytes { Key(raw: $0) }
         }
@@ -364,19 +370,19 @@ public final class TreeWriter: NodeSource, Sendable {
             return pending
         }
         pendingByteCount.store(0, ordering: .relaxed)
-        var seen = Set<NodeCache.Key>()
+        // Only pending nodes are remembered: the children of an edited node are mostly in the
+        // store already, and remembering each of those costs more than the walk.
+        var seen = Set<NodeCache.Key>(minimumCapacity: all.count)
         while let key = frontier.popLast() {
             let cacheKey = NodeCache.Key(key)
-            guard seen.insert(cacheKey).inserted, let (node, ref) = all[cacheKey] else { continue }
+            guard let (node, ref) = all[cacheKey], seen.insert(cacheKey).inserted else { continue }
             reachable.append((node, ref))
             if !node.isLeaf {
                 for index in 0..<node.count { frontier.append(node.pointer(at: index).key) }
             }
         }
-        let chunks = store.chunks
-        let window = chunks.concurrency * 2
         do {
-            try await storeAll(reachable, chunks: chunks, window: window)
+            try await store.chunks.putAll(reachable.map { (node, ref) in (node.bytes, ref) }, kind: .metadata)
         } catch {
             // Keep the nodes so the roots stay readable and a later flush can try again.
             pending.withLock { pending in pending.merge(all) { current, _ in current } }
@@ -384,20 +390,5 @@ public final class TreeWriter: NodeSource, Sendable {
             throw error
         }
         for (node, ref) in reachable { store.remember(node, key: ref.key) }
-    }
-
-    private func storeAll(_ reachable: [(TreeNode, ChunkRef)], chunks: ChunkStore, window: Int) async throws {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            var inFlight = 0
-            for (node, ref) in reachable {
-                if inFlight == window {
-                    try await group.next()
-                    inFlight -= 1
-                }
-                group.addTask { try await chunks.put(node.bytes, as: ref, kind: .metadata) }
-                inFlight += 1
-            }
-            try await group.waitForAll()
-        }
     }
 }

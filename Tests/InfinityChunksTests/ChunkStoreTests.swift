@@ -29,6 +29,25 @@ import Testing
         #expect(try await backend.list(prefix: "packs/") == packsBefore, "a duplicate stream writes nothing")
     }
 
+    /// Chunks put together are stored once each, readable, and those already stored are skipped.
+    @Test func putAllStoresWhatIsNew() async throws {
+        let backend = MemoryBackend()
+        let store = try makeChunkStore(backend: backend)
+        let chunks = (0..<40).map { textLike(300 + $0 * 10, seed: $0) }
+        let refs = chunks.map { chunk in chunk.withUnsafeBytes { store.sealer.reference(for: $0) } }
+        try await store.put(chunks[0], as: refs[0], kind: .metadata)
+        try await store.flush()
+        let statisticsBefore = try store.packs.index.statistics()
+        try await store.putAll(Array(zip(chunks, refs)) + [(chunks[5], refs[5])], kind: .metadata)
+        for (chunk, ref) in zip(chunks, refs) { #expect(try await store.get(ref) == chunk, "readable before flush") }
+        try await store.flush()
+        for (chunk, ref) in zip(chunks, refs) { #expect(try await store.get(ref) == chunk) }
+        #expect(try store.packs.index.statistics().chunkCount == statisticsBefore.chunkCount + 39, "each new chunk once")
+        await #expect(throws: ChunkError.self) {
+            try await store.putAll([(chunks[1], refs[2])], kind: .metadata)
+        }
+    }
+
     @Test func singleChunkPutAndLimit() async throws {
         let store = try makeChunkStore()
         let ref = try await store.put(Array("hello".utf8), kind: .metadata)

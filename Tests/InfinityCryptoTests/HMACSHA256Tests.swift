@@ -41,6 +41,29 @@ import Testing
         let key = SecureBytes(copying: vector.key)
         #expect(HMACSHA256.authenticate(vector.data, key: key) == vector.mac)
         vector.data.withUnsafeBytes { #expect(HMACSHA256.authenticate($0, key: key) == vector.mac) }
+        let prepared = HMACSHA256.PreparedKey(key)
+        #expect(prepared.authenticate(vector.data) == vector.mac)
+        #expect(prepared.authenticate(vector.data) == vector.mac, "a prepared key gives the same tag every time")
+    }
+
+    /// A prepared key tags from many threads at once, each tag as the one-shot call gives it.
+    @Test func preparedKeyFromManyTasks() async {
+        let key = SecureBytes(copying: [UInt8](repeating: 0x0b, count: 20))
+        let prepared = HMACSHA256.PreparedKey(key)
+        let mismatches = await withTaskGroup(of: Int.self) { group in
+            for task in 0..<8 {
+                group.addTask {
+                    var mismatches = 0
+                    for round in 0..<200 {
+                        let message = [UInt8](repeating: UInt8(truncatingIfNeeded: task * 31 + round), count: round * 7)
+                        if prepared.authenticate(message) != HMACSHA256.authenticate(message, key: key) { mismatches += 1 }
+                    }
+                    return mismatches
+                }
+            }
+            return await group.reduce(0, +)
+        }
+        #expect(mismatches == 0)
     }
 
     /// Case 5 specifies only the first 128 bits of the tag.

@@ -40,6 +40,25 @@ import Testing
         }
     }
 
+    /// The lookup of many ids answers for each as the lookup of one does: logged and filed
+    /// chunks are there, condemned, received and unknown ones are not, in the order given.
+    @Test func ownDataLookupOfManyIds() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory + "/index.sqlite"
+            let index = try ChunkIndex(path: path)
+            try index.record(packName: "packs/aa/one", kind: .data, size: 1000, entries: entries(0..<10))
+            _ = try index.statistics()  // files the first pack's entries
+            try index.record(packName: "packs/aa/two", kind: .data, size: 1000, entries: entries(10..<20))
+            try SQLiteConnection(path: path).prepare("UPDATE chunks SET condemned_ms = 1 WHERE id = ?").run([.blob(testID(2).bytes)])
+            try index.markReceived([testID(3), testID(13)])
+            let ids = [0, 2, 3, 12, 13, 25, 0].map(testID)
+            let expected = [true, false, false, true, false, false, true]
+            #expect(try index.containsOwnData(ids) == expected)
+            #expect(try ids.map { try index.containsOwnData($0) } == expected, "one at a time, after the received copies were condemned")
+            #expect(try index.containsOwnData([]) == [])
+        }
+    }
+
     @Test func aReopenedIndexReadsItsLog() async throws {
         try await withTemporaryDirectory { directory in
             let path = directory + "/index.sqlite"

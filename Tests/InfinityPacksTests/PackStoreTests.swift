@@ -87,6 +87,20 @@ func testBytes(_ number: Int, count: Int) -> [UInt8] {
 }
 
 @Suite struct PackStoreTests {
+    /// Claiming many ids at once claims those neither pending nor indexed, each once.
+    @Test func claimingManyIdsAtOnce() async throws {
+        let store = PackStore(
+            backend: MemoryBackend(), index: try ChunkIndex(path: ":memory:"), metadataKey: .random(count: 32),
+            targetPackSize: 4096)
+        #expect(try store.claim(testID(1)))
+        #expect(try store.claim(testID(2)))
+        try await store.add(testID(2), sealed: testBytes(2, count: 100), plaintextLength: 100, kind: .data)
+        try await store.flush()
+        #expect(try store.claim([1, 2, 3, 3, 4].map(testID)) == [false, false, true, false, true])
+        #expect(try !store.claim(testID(3)), "claimed by the call for many")
+        #expect(try store.claim([]) == [])
+    }
+
     @Test func chunksAreReadableBeforeAndAfterFlush() async throws {
         let backend = MemoryBackend()
         let store = PackStore(

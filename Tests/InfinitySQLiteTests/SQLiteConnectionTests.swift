@@ -88,6 +88,29 @@ import Testing
         #expect(try database.prepare("SELECT count(*) FROM t").rows() == [[.integer(2)]])
     }
 
+    /// Every read inside a read transaction sees one snapshot, even while another connection
+    /// commits; after it, the connection sees the new state, and a failed body leaves no
+    /// transaction open.
+    @Test func readTransactionSeesOneSnapshot() async throws {
+        struct Abort: Error {}
+        try await withTemporaryDirectory { directory in
+            let path = directory + "/snapshot.sqlite"
+            let reader = try SQLiteConnection(path: path)
+            try reader.enableWriteAheadLog()
+            try reader.execute("CREATE TABLE t (v INTEGER); INSERT INTO t VALUES (1)")
+            let writer = try SQLiteConnection(path: path)
+            let counts = try reader.readTransaction {
+                let before = try reader.prepare("SELECT count(*) FROM t").rows()
+                try writer.execute("INSERT INTO t VALUES (2)")
+                return [before, try reader.prepare("SELECT count(*) FROM t").rows()]
+            }
+            #expect(counts == [[[.integer(1)]], [[.integer(1)]]])
+            #expect(try reader.prepare("SELECT count(*) FROM t").rows() == [[.integer(2)]])
+            #expect(throws: Abort.self) { try reader.readTransaction { throw Abort() } }
+            try reader.readTransaction { _ = try reader.prepare("SELECT 1").rows() }
+        }
+    }
+
     @Test func constraintViolationNamesTheSQL() throws {
         let database = try memoryDatabase()
         try database.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL)")
