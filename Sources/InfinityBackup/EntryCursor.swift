@@ -17,18 +17,29 @@ struct EntryCursor {
     private var upcoming: Task<Batch, any Error>?
     static let batchSize = 1024
 
-    init(snapshot: Snapshot, subtree start: SnapshotPath) {
+    /// Called with each batch by the task that reads it, before the batch is used.
+    let prepare: (@Sendable ([Entry]) -> Void)?
+
+    /// A cursor over the entries of `subtree`; `prepare`, when given, is called with each batch
+    /// of entries by the task that reads it, ahead of their use (a restore looks up where their
+    /// content lies).
+    init(snapshot: Snapshot, subtree start: SnapshotPath, prepare: (@Sendable ([Entry]) -> Void)? = nil) {
         self.snapshot = snapshot
+        self.prepare = prepare
         end = start.subtreeEnd
-        upcoming = Self.fetch(snapshot, from: start, before: end)
+        upcoming = Self.fetch(snapshot, from: start, before: end, prepare: prepare)
     }
 
-    private static func fetch(_ snapshot: Snapshot, from start: SnapshotPath, before end: SnapshotPath?) -> Task<Batch, any Error> {
+    private static func fetch(
+        _ snapshot: Snapshot, from start: SnapshotPath, before end: SnapshotPath?, prepare: (@Sendable ([Entry]) -> Void)?
+    ) -> Task<Batch, any Error> {
         Task {
             let entries = try await snapshot.entries(in: SnapshotIndex.files, from: start, before: end, limit: batchSize + 1)
-            return Batch(
+            let batch = Batch(
                 entries: entries.prefix(batchSize).map { ($0.key, $0.value) },
                 next: entries.count > batchSize ? entries[batchSize].key : nil)
+            prepare?(batch.entries)
+            return batch
         }
     }
 
@@ -38,7 +49,7 @@ struct EntryCursor {
             let fetched = try await task.value
             batch = fetched.entries
             position = 0
-            upcoming = fetched.next.map { Self.fetch(snapshot, from: $0, before: end) }
+            upcoming = fetched.next.map { Self.fetch(snapshot, from: $0, before: end, prepare: prepare) }
             if batch.isEmpty { return nil }
         }
         return batch[position]

@@ -88,7 +88,11 @@ public struct Restorer: Sendable {
         try await withThrowingTaskGroup(of: WrittenFile.self) { group in
             var writing = 0
             for subtree in selected {
-                var cursor = EntryCursor(snapshot: snapshot, subtree: subtree)
+                // Where the files' content lies is looked up a batch at a time, beside the writes.
+                let chunks = database.store.chunks
+                var cursor = EntryCursor(snapshot: snapshot, subtree: subtree) { entries in
+                    try? chunks.prefetchLocations(of: entries.lazy.compactMap(\.entry.content))
+                }
                 var next = try await cursor.peek()
                 while let (path, entry) = next {
                     next = try await cursor.advance()

@@ -204,6 +204,12 @@ public final class ChunkStore: Sendable {
         }
     }
 
+    /// Looks up where the first chunks of these blobs lie, in one index query, ahead of reading
+    /// them (see ``PackStore/prefetchLocations(of:)``).
+    public func prefetchLocations(of blobs: some Sequence<BlobRef>) throws {
+        try packs.prefetchLocations(of: blobs.map(\.root.id))
+    }
+
     /// Opens and verifies sealed bytes read by other means (a whole pack, say).
     ///
     /// - Throws: ``ChunkError/Code/integrity`` naming the chunk when they are not its sealed form.

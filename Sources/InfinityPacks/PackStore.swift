@@ -17,6 +17,8 @@ public final class PackStore: Sendable {
     private let replicaFinder = Mutex<PackReplicaFinder?>(nil)
     /// Staged chunks, with how many stagings hold each (two accepts may stage the same chunk).
     private let staged = Mutex<[ChunkID: (chunk: StagedChunk, holds: Int)]>([:])
+    /// Locations looked up ahead of reads: see ``prefetchLocations(of:)``.
+    private let prefetched = Mutex<[ChunkID: ChunkLocation]>([:])
 
     /// A chunk readable before it is in any pack of this store: it lies in another object of
     /// the backend (a share waiting in the inbox) until it is verified and added, or dropped.
@@ -183,6 +185,20 @@ public final class PackStore: Sendable {
 
     /// The sealed bytes of a chunk, from memory while its pack is being written, else from the
     /// backend through the index.
+    /// Looks up where chunks are, many in one index query, for reads about to come: a restore
+    /// knows the chunks its next thousand files start with. Each location serves one read; at
+    /// most ``prefetchLimit`` wait, and a read that finds its pack changed looks again.
+    public func prefetchLocations(of ids: [ChunkID]) throws {
+        let found = try index.locations(of: ids)
+        prefetched.withLock { prefetched in
+            if prefetched.count + ids.count > Self.prefetchLimit { prefetched.removeAll(keepingCapacity: true) }
+            for (id, location) in zip(ids, found) where location != nil { prefetched[id] = location }
+        }
+    }
+
+    /// Prefetched locations kept at most.
+    public static let prefetchLimit = 16_384
+
     public func read(_ id: ChunkID) async throws -> [UInt8] {
         let inMemory: [UInt8]? = state.withLock { state in
             switch state.pending[id] {
@@ -195,12 +211,19 @@ public final class PackStore: Sendable {
             }
         }
         if let inMemory { return inMemory }
+        if let location = prefetched.withLock({ $0.removeValue(forKey: id) }), let bytes = try? await read(id, at: location) {
+            return bytes
+        }
         guard let location = try index.location(of: id) else {
             if let chunk = staged.withLock({ $0[id]?.chunk }) {
                 return try await backend.get(chunk.objectName, range: chunk.entry.offset..<(chunk.entry.offset + chunk.entry.length))
             }
             throw PackError(.chunkNotFound, "chunk \(id) is not in the index (missing, or the index needs a rebuild)")
         }
+        return try await read(id, at: location)
+    }
+
+    private func read(_ id: ChunkID, at location: ChunkLocation) async throws -> [UInt8] {
         guard location.offset >= 0, location.length >= 0, location.offset <= PackFormat.maximumPackSize,
             location.length <= PackFormat.maximumPackSize
         else {

@@ -59,6 +59,20 @@ import Testing
         }
     }
 
+    /// The lookup of many locations answers for each as the lookup of one does.
+    @Test func locationsOfManyIds() async throws {
+        try await withTemporaryDirectory { directory in
+            let index = try ChunkIndex(path: directory + "/index.sqlite")
+            try index.record(packName: "packs/aa/one", kind: .data, size: 1000, entries: entries(0..<10))
+            _ = try index.statistics()  // files the first pack's entries
+            try index.record(packName: "packs/aa/two", kind: .data, size: 1000, entries: entries(10..<20))
+            let ids = [3, 15, 42, 3].map(testID)
+            let one = try ids.map { try index.location(of: $0) }
+            #expect(try index.locations(of: ids) == one)
+            #expect(one[0]?.packName == "packs/aa/one" && one[1]?.packName == "packs/aa/two" && one[2] == nil)
+        }
+    }
+
     @Test func aReopenedIndexReadsItsLog() async throws {
         try await withTemporaryDirectory { directory in
             let path = directory + "/index.sqlite"

@@ -101,6 +101,34 @@ func testBytes(_ number: Int, count: Int) -> [UInt8] {
         #expect(try store.claim([]) == [])
     }
 
+    /// A prefetched location serves the read; one made stale since (the chunk moved to another
+    /// pack, the old one deleted) is looked up again.
+    @Test func prefetchedLocations() async throws {
+        let backend = MemoryBackend()
+        let store = PackStore(
+            backend: backend, index: try ChunkIndex(path: ":memory:"), metadataKey: .random(count: 32),
+            targetPackSize: 4096)
+        for number in 0..<3 {
+            #expect(try store.claim(testID(number)))
+            try await store.add(testID(number), sealed: testBytes(number, count: 100), plaintextLength: 100, kind: .data)
+        }
+        try await store.flush()
+        try store.prefetchLocations(of: [0, 1, 2, 7].map(testID))
+        #expect(try await store.read(testID(0)) == testBytes(0, count: 100))
+
+        let moved = testBytes(1, count: 100)
+        try await backend.put("packs/ff/moved", moved)
+        _ = try store.index.record(
+            packName: "packs/ff/moved", kind: .data, size: moved.count,
+            entries: [PackEntry(id: testID(1), offset: 0, length: moved.count, plaintextLength: 100)], replacing: true)
+        for pack in try await backend.list(prefix: "packs/") where pack.name != "packs/ff/moved" {
+            try await backend.delete(pack.name)
+        }
+        #expect(try await store.read(testID(1)) == moved, "the stale location is looked up again")
+        await #expect(throws: PackError.self) { try await store.read(testID(2)) }
+        await #expect(throws: PackError.self) { try await store.read(testID(7)) }
+    }
+
     @Test func chunksAreReadableBeforeAndAfterFlush() async throws {
         let backend = MemoryBackend()
         let store = PackStore(
