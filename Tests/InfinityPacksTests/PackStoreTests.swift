@@ -87,11 +87,14 @@ func testBytes(_ number: Int, count: Int) -> [UInt8] {
 }
 
 @Suite struct PackStoreTests {
+    /// A store with an in-memory index and 4 KiB packs.
+    func smallPackStore(_ backend: MemoryBackend) throws -> PackStore {
+        PackStore(backend: backend, index: try ChunkIndex(path: ":memory:"), metadataKey: .random(count: 32), targetPackSize: 4096)
+    }
+
     /// Claiming many ids at once claims those neither pending nor indexed, each once.
     @Test func claimingManyIdsAtOnce() async throws {
-        let store = PackStore(
-            backend: MemoryBackend(), index: try ChunkIndex(path: ":memory:"), metadataKey: .random(count: 32),
-            targetPackSize: 4096)
+        let store = try smallPackStore(MemoryBackend())
         #expect(try store.claim(testID(1)))
         #expect(try store.claim(testID(2)))
         try await store.add(testID(2), sealed: testBytes(2, count: 100), plaintextLength: 100, kind: .data)
@@ -105,9 +108,7 @@ func testBytes(_ number: Int, count: Int) -> [UInt8] {
     /// pack, the old one deleted) is looked up again.
     @Test func prefetchedLocations() async throws {
         let backend = MemoryBackend()
-        let store = PackStore(
-            backend: backend, index: try ChunkIndex(path: ":memory:"), metadataKey: .random(count: 32),
-            targetPackSize: 4096)
+        let store = try smallPackStore(backend)
         for number in 0..<3 {
             #expect(try store.claim(testID(number)))
             try await store.add(testID(number), sealed: testBytes(number, count: 100), plaintextLength: 100, kind: .data)
@@ -131,9 +132,7 @@ func testBytes(_ number: Int, count: Int) -> [UInt8] {
 
     @Test func chunksAreReadableBeforeAndAfterFlush() async throws {
         let backend = MemoryBackend()
-        let store = PackStore(
-            backend: backend, index: try ChunkIndex(path: ":memory:"), metadataKey: .random(count: 32),
-            targetPackSize: 4096)
+        let store = try smallPackStore(backend)
         for number in 0..<50 {
             #expect(try store.claim(testID(number)))
             #expect(try !store.claim(testID(number)), "a second claim of a pending chunk is refused")
