@@ -121,7 +121,7 @@ public struct Backup: Sendable {
         let draft = try await database.draft(on: options.branch)
         let parent = await draft.base
         let run = CommitRun(
-            draft: draft, parent: parent, options: options, progress: progress,
+            draft: draft, parent: parent, options: options, listings: warmUp.listings, progress: progress,
             totals: try await parent.get(SnapshotIndex.summary) ?? Self.emptySummary(options))
         for source in sources {
             try await run.recordAncestors(of: source)
@@ -161,6 +161,8 @@ private final class CommitRun {
     let draft: Draft
     let parent: Snapshot
     let options: BackupOptions
+    /// What the warm-up read, for the walks to take.
+    let listings: WalkedListings
     let progress: @Sendable (BackupProgress) -> Void
     var totals: SnapshotSummary
     var counters = BackupProgress()
@@ -174,10 +176,14 @@ private final class CommitRun {
         var inode: UInt64
     }
 
-    init(draft: Draft, parent: Snapshot, options: BackupOptions, progress: @escaping @Sendable (BackupProgress) -> Void, totals: SnapshotSummary) {
+    init(
+        draft: Draft, parent: Snapshot, options: BackupOptions, listings: WalkedListings,
+        progress: @escaping @Sendable (BackupProgress) -> Void, totals: SnapshotSummary
+    ) {
         self.draft = draft
         self.parent = parent
         self.options = options
+        self.listings = listings
         self.progress = progress
         self.totals = totals
     }
@@ -215,7 +221,9 @@ private final class CommitRun {
 
     /// Walks one source beside the parent's entries for the same subtree (both in key order).
     func record(_ source: BackupSource) async throws {
-        var walker = try TreeWalker(source: Array(source.diskPath.utf8), prefix: source.snapshotPath, options: TreeWalker.Options(for: options))
+        var walkOptions = TreeWalker.Options(for: options)
+        walkOptions.listings = listings
+        var walker = try TreeWalker(source: Array(source.diskPath.utf8), prefix: source.snapshotPath, options: walkOptions)
         var previous = EntryCursor(snapshot: parent, subtree: source.snapshotPath)
         let recordsRoot = !source.snapshotPath.isRoot
         let chunks = draft.database.store.chunks

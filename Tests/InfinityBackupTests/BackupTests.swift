@@ -1,5 +1,5 @@
 import Foundation
-import InfinityBackup
+@testable import InfinityBackup
 import InfinityDB
 import InfinityTestSupport
 import Testing
@@ -234,6 +234,30 @@ private func describeTree(_ root: String) throws -> [String: String] {
             // The root, .infinityignore, kept and kept/inner with their 40 files, the cache
             // directory and its tag.
             #expect(warmUp.pathsWalked == 1 + 1 + 2 + 40 + 2)
+        }
+    }
+
+    /// The commit's walk takes what the warm-up listed, and finds the same paths, statuses and
+    /// link targets as a walk that reads everything itself.
+    @Test func itsListingsServeTheCommitsWalk() async throws {
+        try await withTemporaryDirectory { folder in
+            try makeTree(at: folder + "/tree")
+            let source = BackupSource(diskPath: folder + "/tree", snapshotPath: try SnapshotPath("tree"))
+            let warmUp = SourceWarmUp.start([source], options: BackupOptions(message: "warm"))
+            #expect(try await waitUntilFinished(warmUp))
+            #expect(warmUp.listings.waitingNameCount > 0)
+            func walk(_ listings: WalkedListings?) throws -> [String] {
+                var options = TreeWalker.Options(for: BackupOptions(message: "walk"))
+                options.listings = listings
+                var walker = try TreeWalker(source: Array(source.diskPath.utf8), prefix: source.snapshotPath, options: options)
+                var seen: [String] = []
+                while let item = try walker.next() { seen.append("\(item.path) \(item.status) \(item.linkTarget ?? [])") }
+                return seen
+            }
+            let fromListings = try walk(warmUp.listings)
+            #expect(warmUp.listings.waitingNameCount == 0, "every listing was taken")
+            #expect(fromListings == (try walk(nil)))
+            #expect(fromListings.count > 10)
         }
     }
 

@@ -32,6 +32,8 @@ public final class SourceWarmUp: Sendable {
     /// Threads that walk at once: past four, this machine's disk gave no more.
     static let threadCount = 4
 
+    /// What the walk read, for the commit's walk to use instead of reading it again.
+    let listings = WalkedListings()
     private let stopped = Atomic<Bool>(false)
     private let runningThreads = Atomic<Int>(0)
     private let walked = Atomic<Int>(0)
@@ -132,20 +134,62 @@ public final class SourceWarmUp: Sendable {
             return []
         }
         var subdirectories: [PendingDirectory] = []
+        var statuses: [FileStatus?] = []
+        statuses.reserveCapacity(names.count)
         for name in names {
-            if isStopped { break }
+            if isStopped { return subdirectories }
+            // A failed or vanished one is left for the commit's walk to find and report.
+            let status = (try? SystemCalls.status(of: name, in: directory)) ?? nil
+            statuses.append(status)
             let diskPath = directory.path(of: name)
             let relative = pending.relative + [name]
-            guard
-                let status = try? TreeWalker.admittedStatus(
-                    of: name, diskPath: diskPath, relative: relative, in: directory, rules: rules, options: options)
-            else { continue }
+            guard let status, TreeWalker.admits(status, diskPath: diskPath, relative: relative, rules: rules, options: options) else {
+                continue
+            }
             walked.add(1, ordering: .relaxed)
             if status.kind == .directory {
                 subdirectories.append(PendingDirectory(diskPath: diskPath, relative: relative, rules: rules))
             }
         }
+        listings.offer(WalkedListings.Listing(names: names, statuses: statuses), for: pending.diskPath)
         return subdirectories
+    }
+}
+
+/// Directory listings a warm-up read, with each name's status, for the commit's walk to take
+/// instead of listing the directory and reading every status a second time. A listing is taken
+/// once; past ``capacity`` names waiting, the warm-up keeps warming the cache but stops offering.
+/// The statuses are a moment older than the commit's own would be: a change in between is seen
+/// by the next commit, as one made just after the walk would be.
+final class WalkedListings: Sendable {
+    struct Listing: Sendable {
+        /// The names as ``TreeWalker/names(in:listed:relative:rules:options:)`` gave them.
+        var names: [[UInt8]]
+        /// Each name's status; nil where the warm-up has none (the walk reads it itself).
+        var statuses: [FileStatus?]
+    }
+
+    /// Names waiting at most: about 10 MiB of listings.
+    static let capacity = 65_536
+    private let waiting = Mutex<(listings: [[UInt8]: Listing], names: Int)>(([:], 0))
+
+    func offer(_ listing: Listing, for diskPath: [UInt8]) {
+        waiting.withLock { waiting in
+            guard waiting.names + listing.names.count <= Self.capacity else { return }
+            waiting.listings[diskPath] = listing
+            waiting.names += listing.names.count
+        }
+    }
+
+    /// Names in listings not yet taken.
+    var waitingNameCount: Int { waiting.withLock { $0.names } }
+
+    func take(_ diskPath: [UInt8]) -> Listing? {
+        waiting.withLock { waiting in
+            guard let listing = waiting.listings.removeValue(forKey: diskPath) else { return nil }
+            waiting.names -= listing.names.count
+            return listing
+        }
     }
 }
 

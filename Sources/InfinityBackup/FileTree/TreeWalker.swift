@@ -33,6 +33,8 @@ struct TreeWalker {
         var ignoreFileName: [UInt8]? = Array(".infinityignore".utf8)
         /// Disk paths never entered (the store's own folder inside a working directory).
         var skippedDiskPaths: [[UInt8]] = []
+        /// Listings a warm-up already read, used instead of listing and reading statuses again.
+        var listings: WalkedListings? = nil
     }
 
     private struct Frame {
@@ -41,6 +43,8 @@ struct TreeWalker {
         /// Names relative to the source root, for ignore rules.
         var relative: [[UInt8]]
         var names: [[UInt8]]
+        /// Each name's status when a warm-up read it (nil for a name it has none of).
+        var statuses: [FileStatus?]?
         var next = 0
         var ruleCount: Int
     }
@@ -85,14 +89,20 @@ struct TreeWalker {
                 rules.truncate(to: frame.ruleCount)
                 continue
             }
-            let name = frame.names[frame.next]
+            let position = frame.next
+            let name = frame.names[position]
             frame.next += 1
             stack.append(frame)
             let diskPath = frame.directory.path(of: name)
             let relative = frame.relative + [name]
             let status: FileStatus?
             do {
-                status = try Self.admittedStatus(of: name, diskPath: diskPath, relative: relative, in: frame.directory, rules: rules, options: options)
+                if let known = frame.statuses?[position] {
+                    status = Self.admits(known, diskPath: diskPath, relative: relative, rules: rules, options: options) ? known : nil
+                } else {
+                    status = try Self.admittedStatus(
+                        of: name, diskPath: diskPath, relative: relative, in: frame.directory, rules: rules, options: options)
+                }
             } catch {
                 warnings.append("\(error)")
                 continue
@@ -127,8 +137,12 @@ struct TreeWalker {
         do {
             let directory = try SystemCalls.openDirectory(path: item.diskPath)
             let ruleCount = rules.rules.count
-            let names = try Self.names(in: directory, relative: relative, rules: &rules, options: options)
-            stack.append(Frame(directory: directory, path: item.path, relative: relative, names: names, ruleCount: ruleCount))
+            let listing = options.listings?.take(item.diskPath)
+            let names = try Self.names(in: directory, listed: listing?.names, relative: relative, rules: &rules, options: options)
+            stack.append(
+                Frame(
+                    directory: directory, path: item.path, relative: relative, names: names, statuses: listing?.statuses,
+                    ruleCount: ruleCount))
         } catch {
             warnings.append("\(error)")
         }
@@ -136,10 +150,12 @@ struct TreeWalker {
 
     /// The names to visit in `directory` (at `relative` from the source root) under the walk
     /// rules: only the tag of a tagged cache directory; the directory's ignore file is added to
-    /// `rules`.
-    static func names(in directory: DirectoryHandle, relative: [[UInt8]], rules: inout IgnoreRules, options: Options) throws -> [[UInt8]] {
-        var names = try SystemCalls.names(in: directory)
-        if options.excludeCaches, names.contains(cacheTagName), isCacheTag(cacheTagName, in: directory) {
+    /// `rules`. `listed` is what this function returned for the directory before (to a warm-up).
+    static func names(
+        in directory: DirectoryHandle, listed: [[UInt8]]? = nil, relative: [[UInt8]], rules: inout IgnoreRules, options: Options
+    ) throws -> [[UInt8]] {
+        var names = try listed ?? SystemCalls.names(in: directory)
+        if listed == nil, options.excludeCaches, names.contains(cacheTagName), isCacheTag(cacheTagName, in: directory) {
             names = [cacheTagName]
         }
         if let ignoreName = options.ignoreFileName, names.contains(ignoreName),
@@ -156,10 +172,14 @@ struct TreeWalker {
         of name: [UInt8], diskPath: [UInt8], relative: [[UInt8]], in directory: DirectoryHandle, rules: IgnoreRules, options: Options
     ) throws -> FileStatus? {
         guard let status = try SystemCalls.status(of: name, in: directory) else { return nil }
-        if rules.excludes(relative[...], isDirectory: status.kind == .directory) { return nil }
+        return admits(status, diskPath: diskPath, relative: relative, rules: rules, options: options) ? status : nil
+    }
+
+    /// Whether the walk rules admit a path of this status.
+    static func admits(_ status: FileStatus, diskPath: [UInt8], relative: [[UInt8]], rules: IgnoreRules, options: Options) -> Bool {
+        if rules.excludes(relative[...], isDirectory: status.kind == .directory) { return false }
         // A list, not a set: there are none or one, and hashing every path costs more.
-        if options.skippedDiskPaths.contains(diskPath) { return nil }
-        return status
+        return !options.skippedDiskPaths.contains(diskPath)
     }
 
     private static func isCacheTag(_ name: [UInt8], in directory: DirectoryHandle) -> Bool {
