@@ -327,8 +327,7 @@ if [[ " $tools " == *" infinity "* ]]; then
         infinity=$(readlink -f "$INFINITY_BIN")
     else
         echo "building infinity (release)…" >&2
-        (cd "$root" && swift build -c release --product infinity >&2)
-        infinity="$(cd "$root" && swift build -c release --show-bin-path)/infinity"
+        infinity=$("$here/infinity-binary.sh")
     fi
     for command in commit checkout; do
         "$infinity" "$command" --help >/dev/null 2>&1 ||

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs the Debian packages InfinityDB builds against (OpenSSL 3, SQLite, zstd), if missing.
+# Installs the Debian packages InfinityDB builds against (OpenSSL 3, SQLite, zstd), if missing,
+# and those a release binary with the Swift libraries linked in needs (Foundation's networking
+# and XML parts link libcurl and libxml2).
 set -euo pipefail
-packages=(libssl-dev libsqlite3-dev libzstd-dev pkg-config)
+packages=(libssl-dev libsqlite3-dev libzstd-dev pkg-config libcurl4-openssl-dev libxml2-dev)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -10,8 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Scripts/install-dependencies.sh
-swift build -c release --product infinity
-infinity="$(swift build -c release --show-bin-path)/infinity"
+infinity=$(Benchmarks/infinity-binary.sh)
 source_dir=$(cd "${1:-/usr/share/doc}" && pwd)
 demo=$(mktemp -d "${TMPDIR:-/tmp}/infinity-quickstart.XXXXXX")
 export INFINITY_STORE="$demo/store" INFINITY_PASSPHRASE="quickstart passphrase"
