@@ -79,29 +79,47 @@ public final class ChunkStore: Sendable {
         for (chunk, ref) in chunks where chunk.count != ref.length || chunk.count > Self.maximumChunkSize {
             throw ChunkError(.input, "chunk \(ref.id.shortDescription) is \(chunk.count) bytes, its reference says \(ref.length)")
         }
+        try await putAll(sealing: chunks.map { chunk in (chunk.ref, { try self.seal(chunk.bytes, as: chunk.ref, kind: kind) }) }, kind: kind)
+    }
+
+    /// ``putAll(_:kind:)`` for chunks whose sealed form comes from `sealed` (a tree writer seals
+    /// each node as it makes it, beside its work on the next ones): only those the store does not
+    /// hold are awaited and added to packs.
+    public func putAll(sealing chunks: [(ref: ChunkRef, sealed: @Sendable () async throws -> [UInt8])], kind: PackKind) async throws {
         let claimed = try packs.claim(chunks.map(\.ref.id), ownData: true)
         let window = concurrency * 2
         try await withThrowingTaskGroup(of: Void.self) { group in
             var inFlight = 0
-            for ((chunk, ref), isClaimed) in zip(chunks, claimed) where isClaimed {
+            for ((ref, sealed), isClaimed) in zip(chunks, claimed) where isClaimed {
                 if inFlight == window {
                     try await group.next()
                     inFlight -= 1
                 }
-                group.addTask { try await self.sealAndAdd(chunk, as: ref, kind: kind) }
+                group.addTask {
+                    do {
+                        try await self.packs.add(ref.id, sealed: try await sealed(), plaintextLength: ref.length, kind: kind)
+                    } catch {
+                        self.packs.releaseClaim(ref.id, failure: error)
+                        throw error
+                    }
+                }
                 inFlight += 1
             }
             try await group.waitForAll()
         }
     }
 
+    /// A chunk's sealed form, compressed when that shrinks it, as a put stores it.
+    public func seal(_ chunk: [UInt8], as ref: ChunkRef, kind: PackKind) throws -> [UInt8] {
+        try (kind == .metadata ? metadataCompressors : compressors).withResource { compressor in
+            try chunk.withUnsafeBytes { try sealer.seal($0, as: ref, compressor: compressor) }
+        }
+    }
+
     /// Seals a claimed chunk and adds it to its pack; gives the claim up if that fails.
     private func sealAndAdd(_ chunk: [UInt8], as ref: ChunkRef, kind: PackKind) async throws {
         do {
-            let sealed = try (kind == .metadata ? metadataCompressors : compressors).withResource { compressor in
-                try chunk.withUnsafeBytes { try sealer.seal($0, as: ref, compressor: compressor) }
-            }
-            try await packs.add(ref.id, sealed: sealed, plaintextLength: ref.length, kind: kind)
+            try await packs.add(ref.id, sealed: try seal(chunk, as: ref, kind: kind), plaintextLength: ref.length, kind: kind)
         } catch {
             packs.releaseClaim(ref.id, failure: error)
             throw error

@@ -283,6 +283,14 @@ struct NodeCache {
     }
 }
 
+/// A node made by a ``TreeWriter`` and not yet stored.
+struct PendingNode: Sendable {
+    var node: TreeNode
+    var ref: ChunkRef
+    /// Its sealed form, being computed since the node was made.
+    var sealing: Task<[UInt8], any Error>
+}
+
 /// Builds new trees and edited versions of existing ones. New nodes stay in memory until
 /// ``flush(keeping:)`` stores those reachable from the roots that matter, so intermediate
 /// versions of a tree (between batches of edits) never reach the store.
@@ -293,7 +301,8 @@ public final class TreeWriter: NodeSource, Sendable {
     public let store: TreeStore
     /// The format of the trees this writer creates; an edited tree keeps its own.
     public let format: TreeFormat
-    private let pending = Mutex<[NodeCache.Key: (node: TreeNode, ref: ChunkRef)]>([:])
+    /// New nodes, each with its sealing, begun when it was made.
+    private let pending = Mutex<[NodeCache.Key: PendingNode]>([:])
     private let pendingByteCount = Atomic<Int>(0)
 
     public init(store: TreeStore, format: TreeFormat = .current) {
@@ -330,7 +339,11 @@ public final class TreeWriter: NodeSource, Sendable {
     func makeNode(_ bytes: [UInt8]) throws -> (TreeNode, NodePointer) {
         let ref = bytes.withUnsafeBytes { store.chunks.sealer.reference(for: $0) }
         let node = try TreeNode(decoding: bytes, id: ref.id)
-        pending.withLock { $0[NodeCache.Key(ref.key)] = (node, ref) }
+        // Sealed (compressed and encrypted) now, on another core, while the edit goes on: most
+        // new nodes are stored at the next flush, which then only packs them.
+        let chunks = store.chunks
+        let sealing = Task { try chunks.seal(bytes, as: ref, kind: .metadata) }
+        pending.withLock { $0[NodeCache.Key(ref.key)] = PendingNode(node: node, ref: ref, sealing: sealing) }
         pendingByteCount.add(bytes.count, ordering: .relaxed)
         return (node, NodePointer(key: ref.key, length: bytes.count, count: node.subtreeCount))
     }
@@ -363,7 +376,7 @@ public final class TreeWriter: NodeSource, Sendable {
     /// Stores every pending node reachable from `roots`, in parallel, and forgets the rest (they
     /// belonged to intermediate versions). Stored nodes go into the read cache.
     public func flush(keeping roots: [TreeRoot]) async throws {
-        var reachable: [(TreeNode, ChunkRef)] = []
+        var reachable: [PendingNode] = []
         var frontier = roots.map(\.pointer.key)
         let all = pending.withLock { pending in
             defer { pending = [:] }
@@ -375,20 +388,21 @@ public final class TreeWriter: NodeSource, Sendable {
         var seen = Set<NodeCache.Key>(minimumCapacity: all.count)
         while let key = frontier.popLast() {
             let cacheKey = NodeCache.Key(key)
-            guard let (node, ref) = all[cacheKey], seen.insert(cacheKey).inserted else { continue }
-            reachable.append((node, ref))
+            guard let pendingNode = all[cacheKey], seen.insert(cacheKey).inserted else { continue }
+            reachable.append(pendingNode)
+            let node = pendingNode.node
             if !node.isLeaf {
                 for index in 0..<node.count { frontier.append(node.pointer(at: index).key) }
             }
         }
         do {
-            try await store.chunks.putAll(reachable.map { (node, ref) in (node.bytes, ref) }, kind: .metadata)
+            try await store.chunks.putAll(sealing: reachable.map { node in (node.ref, { try await node.sealing.value }) }, kind: .metadata)
         } catch {
             // Keep the nodes so the roots stay readable and a later flush can try again.
             pending.withLock { pending in pending.merge(all) { current, _ in current } }
             pendingByteCount.add(all.values.reduce(0) { $0 + $1.node.bytes.count }, ordering: .relaxed)
             throw error
         }
-        for (node, ref) in reachable { store.remember(node, key: ref.key) }
+        for pendingNode in reachable { store.remember(pendingNode.node, key: pendingNode.ref.key) }
     }
 }
