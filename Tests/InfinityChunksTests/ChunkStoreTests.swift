@@ -48,6 +48,23 @@ import Testing
         }
     }
 
+    /// A sealing that fails fails the put and gives its claim up: the chunk can be put again.
+    @Test func putAllGivesUpTheClaimOfAFailedSealing() async throws {
+        struct SealingFailed: Error {}
+        let store = try makeChunkStore()
+        let chunk = textLike(500, seed: 7)
+        let ref = chunk.withUnsafeBytes { store.sealer.reference(for: $0) }
+        await #expect(throws: SealingFailed.self) {
+            let failing: @Sendable () async throws -> [UInt8] = { throw SealingFailed() }
+            try await store.putAll(sealing: [(ref, failing)], kind: .metadata)
+        }
+        await #expect(throws: SealingFailed.self, "the flush reports the failure") { try await store.flush() }
+        let sealing: @Sendable () async throws -> [UInt8] = { try store.seal(chunk, as: ref, kind: .metadata) }
+        try await store.putAll(sealing: [(ref, sealing)], kind: .metadata)
+        try await store.flush()
+        #expect(try await store.get(ref) == chunk)
+    }
+
     @Test func singleChunkPutAndLimit() async throws {
         let store = try makeChunkStore()
         let ref = try await store.put(Array("hello".utf8), kind: .metadata)
