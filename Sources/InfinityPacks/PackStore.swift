@@ -199,6 +199,9 @@ public final class PackStore: Sendable {
     /// Prefetched locations kept at most.
     public static let prefetchLimit = 16_384
 
+    /// Prefetched locations no read has used yet.
+    public var prefetchedLocationCount: Int { prefetched.withLock { $0.count } }
+
     public func read(_ id: ChunkID) async throws -> [UInt8] {
         let inMemory: [UInt8]? = state.withLock { state in
             switch state.pending[id] {

@@ -115,6 +115,7 @@ struct EntryIterator {
                 return
             }
             stack.append((node, index + 1))
+            source.prefetchLeaves(of: node, from: index)
             node = try await source.child(of: node, at: index)
         }
     }
@@ -141,7 +142,9 @@ struct EntryIterator {
             }
             stack[stack.count - 1].next = index + 1
             if node.isLeaf { return (node.key(at: index), node.value(at: index)) }
-            stack.append((try await source.child(of: node, at: index), 0))
+            let child = try await source.child(of: node, at: index)
+            source.prefetchLeaves(of: child, from: 0)
+            stack.append((child, 0))
         }
         return nil
     }

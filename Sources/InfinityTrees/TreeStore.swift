@@ -46,6 +46,8 @@ protocol NodeSource: Sendable {
     func node(_ pointer: NodePointer) async throws -> TreeNode
     /// The node if it is in memory already (the hot path of every read: no allocation).
     func cachedNode(_ key: NodeCache.Key) -> TreeNode?
+    /// Looks up where these nodes lie, in one index query, ahead of reading them.
+    func prefetch(_ pointers: [NodePointer])
 }
 
 extension NodeSource {
@@ -56,6 +58,14 @@ extension NodeSource {
             throw TreeError(.malformedNode, "tree root \(root.pointer.key.chunkID.shortDescription) is a level \(node.level) \(node.kind) node of \(node.subtreeCount) entries, its reference says level \(root.level) \(root.kind) of \(root.pointer.count)")
         }
         return node
+    }
+
+    /// Looks up where the children of a node above the leaves lie, from `index` on, unless the
+    /// first of them is in memory: a walk through the leaves then reads them without a lookup
+    /// each.
+    func prefetchLeaves(of parent: TreeNode, from index: Int) {
+        guard parent.level == 1, index < parent.count, cachedNode(parent.childCacheKey(at: index)) == nil else { return }
+        prefetch((index..<parent.count).map { parent.pointer(at: $0) })
     }
 
     /// Child `index` of an internal node, checked to belong to the same tree one level down.
@@ -105,6 +115,11 @@ public final class TreeStore: NodeSource, Sendable {
         let node = try TreeNode(decoding: try await chunks.get(ref), id: ref.id)
         cache.withLock { $0.insert(node, for: cacheKey) }
         return node
+    }
+
+    func prefetch(_ pointers: [NodePointer]) {
+        // Only a hint: a read whose location was not prefetched looks it up itself.
+        try? chunks.packs.prefetchLocations(of: pointers.map(\.key.chunkID))
     }
 
     func cachedNode(_ key: NodeCache.Key) -> TreeNode? {
@@ -328,6 +343,10 @@ public final class TreeWriter: NodeSource, Sendable {
     func node(_ pointer: NodePointer) async throws -> TreeNode {
         if let entry = pending.withLock({ $0[NodeCache.Key(pointer.key)] }) { return entry.node }
         return try await store.node(pointer)
+    }
+
+    func prefetch(_ pointers: [NodePointer]) {
+        store.prefetch(pointers)
     }
 
     func cachedNode(_ key: NodeCache.Key) -> TreeNode? {

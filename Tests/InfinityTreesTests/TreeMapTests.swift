@@ -159,6 +159,23 @@ func expectMatches(_ root: TreeRoot, _ model: [[UInt8]: [UInt8]], _ reader: Tree
         #expect(fresh.cachedBytes <= 16 << 10, "the cache stays within its capacity")
     }
 
+    /// A walk through the leaves of a stored tree looks up where the leaves under each node
+    /// lie in one query: after reading the first entry, the rest of its siblings wait located.
+    @Test func aWalkPrefetchesTheLeavesItIsAboutToRead() async throws {
+        let chunks = try makeChunkStore()
+        let writer = TreeWriter(store: TreeStore(chunks: chunks), format: smallNodes)
+        let model = Dictionary(uniqueKeysWithValues: (0..<3000).map { (key($0), Array("v\($0)".utf8)) })
+        let root = try await writer.apply(model.map { ($0.key, $0.value) }, to: try writer.emptyTree(.map))
+        try await writer.flush(keeping: [root])
+        try await chunks.flush()
+        #expect(root.level >= 2)
+        let fresh = TreeStore(chunks: chunks)
+        try await fresh.reader.forEachEntry(in: root) { _, _ in false }
+        #expect(chunks.packs.prefetchedLocationCount > 0, "the first leaf's siblings were located ahead")
+        try await expectMatches(root, model, fresh.reader)
+        #expect(chunks.packs.prefetchedLocationCount == 0, "a full walk used every prefetched location")
+    }
+
     @Test func unflushedIntermediateNodesAreNeverStored() async throws {
         let chunks = try makeChunkStore()
         let writer = TreeWriter(store: TreeStore(chunks: chunks), format: smallNodes)
