@@ -85,11 +85,11 @@ public struct Restorer: Sendable {
                 throw BackupError(.notFound, "\(path) is not in the snapshot")
             }
         }
+        let chunks = database.store.chunks
         try await withThrowingTaskGroup(of: WrittenFile.self) { group in
             var writing = 0
             for subtree in selected {
                 // Where the files' content lies is looked up a batch at a time, beside the writes.
-                let chunks = database.store.chunks
                 var cursor = EntryCursor(snapshot: snapshot, subtree: subtree) { entries in
                     try? chunks.prefetchLocations(of: entries.lazy.compactMap(\.entry.content))
                 }
@@ -102,7 +102,6 @@ public struct Restorer: Sendable {
                         run.finish(try await group.next()!)
                         writing -= 1
                     }
-                    let chunks = database.store.chunks
                     let ownership = options.restoreOwnership
                     group.addTask { try await Self.write(write, chunks: chunks, restoreOwnership: ownership) }
                     writing += 1

@@ -65,9 +65,7 @@ public final class ChunkStore: Sendable {
     /// ``ChunkSealer/reference(for:)`` (tree writers need a node's reference before its parent is
     /// written, and should not pay the keyed hash twice). Nothing is written if the store holds it.
     public func put(_ chunk: [UInt8], as ref: ChunkRef, kind: PackKind) async throws {
-        guard chunk.count == ref.length, chunk.count <= Self.maximumChunkSize else {
-            throw ChunkError(.input, "chunk \(ref.id.shortDescription) is \(chunk.count) bytes, its reference says \(ref.length)")
-        }
+        try Self.checkLength(of: chunk, against: ref)
         guard try packs.claim(ref.id, ownData: true) else { return }
         try await sealAndAdd(chunk, as: ref, kind: kind)
     }
@@ -76,9 +74,7 @@ public final class ChunkStore: Sendable {
     /// sealing ``concurrency`` × 2 at a time. One index query for all of them finds those the
     /// store holds (a tree's new nodes ask for thousands at a flush).
     public func putAll(_ chunks: [(bytes: [UInt8], ref: ChunkRef)], kind: PackKind) async throws {
-        for (chunk, ref) in chunks where chunk.count != ref.length || chunk.count > Self.maximumChunkSize {
-            throw ChunkError(.input, "chunk \(ref.id.shortDescription) is \(chunk.count) bytes, its reference says \(ref.length)")
-        }
+        for (chunk, ref) in chunks { try Self.checkLength(of: chunk, against: ref) }
         try await putAll(sealing: chunks.map { chunk in (chunk.ref, { try self.seal(chunk.bytes, as: chunk.ref, kind: kind) }) }, kind: kind)
     }
 
@@ -106,6 +102,13 @@ public final class ChunkStore: Sendable {
                 inFlight += 1
             }
             try await group.waitForAll()
+        }
+    }
+
+    /// A chunk handed in with its reference must have the length the reference says.
+    private static func checkLength(of chunk: [UInt8], against ref: ChunkRef) throws {
+        guard chunk.count == ref.length, chunk.count <= maximumChunkSize else {
+            throw ChunkError(.input, "chunk \(ref.id.shortDescription) is \(chunk.count) bytes, its reference says \(ref.length)")
         }
     }
 

@@ -56,11 +56,8 @@ public enum HMACSHA256 {
         /// The full 32-byte tag of `data`: what `HMACSHA256.authenticate(data, key:)` gives with
         /// this key.
         public func authenticate(_ data: UnsafeRawBufferPointer) -> [UInt8] {
-            guard let copy = EVP_MAC_CTX_dup(keyed.pointer) else {
-                fatalError(LibCrypto.failure("EVP_MAC_CTX_dup failed").description)
-            }
-            defer { EVP_MAC_CTX_free(copy) }
-            return HMACSHA256.tag(of: data, context: copy)
+            let copy = MACContext(copying: keyed)
+            return HMACSHA256.tag(of: data, context: copy.pointer)
         }
 
         public func authenticate(_ data: [UInt8]) -> [UInt8] {

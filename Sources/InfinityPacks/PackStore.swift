@@ -183,8 +183,6 @@ public final class PackStore: Sendable {
         return task
     }
 
-    /// The sealed bytes of a chunk, from memory while its pack is being written, else from the
-    /// backend through the index.
     /// Looks up where chunks are, many in one index query, for reads about to come: a restore
     /// knows the chunks its next thousand files start with. Each location serves one read; at
     /// most ``prefetchLimit`` wait, and a read that finds its pack changed looks again.
@@ -202,6 +200,8 @@ public final class PackStore: Sendable {
     /// Prefetched locations no read has used yet.
     public var prefetchedLocationCount: Int { prefetched.withLock { $0.count } }
 
+    /// The sealed bytes of a chunk, from memory while its pack is being written, else from the
+    /// backend through the index (or a location prefetched for it).
     public func read(_ id: ChunkID) async throws -> [UInt8] {
         let inMemory: [UInt8]? = state.withLock { state in
             switch state.pending[id] {

@@ -17,6 +17,15 @@ import Testing
         return count
     }
 
+    /// An index with chunks 0–9 filed (pack one) and 10–19 logged (pack two).
+    func filedAndLogged(at path: String) throws -> ChunkIndex {
+        let index = try ChunkIndex(path: path)
+        try index.record(packName: "packs/aa/one", kind: .data, size: 1000, entries: entries(0..<10))
+        _ = try index.statistics()  // files the first pack's entries
+        try index.record(packName: "packs/aa/two", kind: .data, size: 1000, entries: entries(10..<20))
+        return index
+    }
+
     @Test func newPacksAreLoggedThenFiledAndFoundEitherWay() async throws {
         try await withTemporaryDirectory { directory in
             let path = directory + "/index.sqlite"
@@ -45,10 +54,7 @@ import Testing
     @Test func ownDataLookupOfManyIds() async throws {
         try await withTemporaryDirectory { directory in
             let path = directory + "/index.sqlite"
-            let index = try ChunkIndex(path: path)
-            try index.record(packName: "packs/aa/one", kind: .data, size: 1000, entries: entries(0..<10))
-            _ = try index.statistics()  // files the first pack's entries
-            try index.record(packName: "packs/aa/two", kind: .data, size: 1000, entries: entries(10..<20))
+            let index = try filedAndLogged(at: path)
             try SQLiteConnection(path: path).prepare("UPDATE chunks SET condemned_ms = 1 WHERE id = ?").run([.blob(testID(2).bytes)])
             try index.markReceived([testID(3), testID(13)])
             let ids = [0, 2, 3, 12, 13, 25, 0].map(testID)
@@ -62,10 +68,7 @@ import Testing
     /// The lookup of many locations answers for each as the lookup of one does.
     @Test func locationsOfManyIds() async throws {
         try await withTemporaryDirectory { directory in
-            let index = try ChunkIndex(path: directory + "/index.sqlite")
-            try index.record(packName: "packs/aa/one", kind: .data, size: 1000, entries: entries(0..<10))
-            _ = try index.statistics()  // files the first pack's entries
-            try index.record(packName: "packs/aa/two", kind: .data, size: 1000, entries: entries(10..<20))
+            let index = try filedAndLogged(at: directory + "/index.sqlite")
             let ids = [3, 15, 42, 3].map(testID)
             let one = try ids.map { try index.location(of: $0) }
             #expect(try index.locations(of: ids) == one)

@@ -93,24 +93,23 @@ public final class SourceWarmUp: Sendable {
                 roots.append(PendingDirectory(diskPath: diskPath, relative: [], rules: rules))
             }
         }
-        condition.lock()
-        work.pending.append(contentsOf: roots.reversed())
-        if work.pending.isEmpty && work.listing == 0 { work.ended = true }
-        condition.broadcast()
-        condition.unlock()
+        push(roots, listed: false)
     }
 
     /// Takes directories from the stack until none is left and none is being listed.
     private func walkPending() {
-        while let directory = nextDirectory() {
-            let found = list(directory)
-            condition.lock()
-            work.listing -= 1
-            work.pending.append(contentsOf: found.reversed())
-            if work.pending.isEmpty && work.listing == 0 { work.ended = true }
-            condition.broadcast()
-            condition.unlock()
-        }
+        while let directory = nextDirectory() { push(list(directory), listed: true) }
+    }
+
+    /// Puts directories found on the stack, the first on top; `listed` when they come from a
+    /// listing taken with ``nextDirectory()``. The walk ends when nothing is left to list.
+    private func push(_ found: [PendingDirectory], listed: Bool) {
+        condition.lock()
+        if listed { work.listing -= 1 }
+        work.pending.append(contentsOf: found.reversed())
+        if work.pending.isEmpty && work.listing == 0 { work.ended = true }
+        condition.broadcast()
+        condition.unlock()
     }
 
     private func nextDirectory() -> PendingDirectory? {
