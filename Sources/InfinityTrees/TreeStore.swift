@@ -415,7 +415,19 @@ public final class TreeWriter: NodeSource, Sendable {
             }
         }
         do {
-            try await store.chunks.putAll(sealing: reachable.map { node in (node.ref, { try await node.sealing.value }) }, kind: .metadata)
+            let chunks = store.chunks
+            try await chunks.putAll(
+                sealing: reachable.map { pending in
+                    // A sealing that failed is done again, so that a flush after a failed one
+                    // does not fail the same way for good.
+                    (
+                        pending.ref,
+                        {
+                            if let sealed = try? await pending.sealing.value { return sealed }
+                            return try chunks.seal(pending.node.bytes, as: pending.ref, kind: .metadata)
+                        }
+                    )
+                }, kind: .metadata)
         } catch {
             // Keep the nodes so the roots stay readable and a later flush can try again.
             pending.withLock { pending in pending.merge(all) { current, _ in current } }
