@@ -89,6 +89,13 @@ struct NodeBuilder {
     private let thresholdPerByte: UInt64
 
     private(set) var entries: [UInt8] = []
+    /// Where each entry's key and value start and end in `entries`: the finished node needs no
+    /// decoding.
+    private var keyStarts: [UInt32] = []
+    private var valueStarts: [UInt32] = []
+    private var valueEnds: [UInt32] = []
+    /// A map's keys came in strictly increasing order.
+    private var keysAreOrdered = true
     private(set) var entryCount = 0
     private(set) var subtreeCount: UInt64 = 0
     /// Key of the last entry appended (maps), which becomes the node's key in its parent.
@@ -114,11 +121,17 @@ struct NodeBuilder {
         let before = entries.count
         Varint.append(UInt64(entry.key.count), to: &entries)
         Varint.append(UInt64(entry.value.count), to: &entries)
+        keyStarts.append(UInt32(entries.count))
         entries.append(contentsOf: entry.key)
+        valueStarts.append(UInt32(entries.count))
         entries.append(contentsOf: entry.value)
+        valueEnds.append(UInt32(entries.count))
+        if kind == .map {
+            if entryCount > 0 && TreeNode.compare(lastKey, entry.key) >= 0 { keysAreOrdered = false }
+            lastKey = entry.key
+        }
         entryCount += 1
         subtreeCount += entry.subtreeCount
-        if kind == .map { lastKey = entry.key }
         let size = entries.count
         if size < parameters.minimumNodeSize || entryCount < parameters.minimumEntryCount { return false }
         if size >= parameters.maximumNodeSize { return true }
@@ -130,11 +143,24 @@ struct NodeBuilder {
         return hash < thresholdPerByte * UInt64(size - before)
     }
 
-    /// The finished node's plaintext; the builder starts a new node.
-    mutating func finishNode() -> (bytes: [UInt8], lastKey: ArraySlice<UInt8>, subtreeCount: UInt64) {
+    /// The finished node; the builder starts a new one.
+    ///
+    /// - Throws: ``TreeError/Code/invalidArgument`` if a map's keys were not appended in strictly
+    ///   increasing order.
+    mutating func finishNode() throws -> (node: TreeNode, lastKey: ArraySlice<UInt8>) {
+        guard keysAreOrdered else { throw TreeError(.invalidArgument, "tree edits put keys out of order at level \(level)") }
         let bytes = TreeNode.encode(version: formatVersion, kind: kind, level: level, salt: salt, entryCount: entryCount, entries: entries)
-        let result = (bytes, lastKey, subtreeCount)
+        let header = UInt32(bytes.count - entries.count)
+        let node = TreeNode(
+            built: bytes, formatVersion: formatVersion, kind: kind, level: level,
+            keyStarts: keyStarts.map { $0 + header }, valueStarts: valueStarts.map { $0 + header },
+            valueEnds: valueEnds.map { $0 + header }, subtreeCount: subtreeCount)
+        let result = (node, lastKey)
         entries.removeAll(keepingCapacity: true)
+        keyStarts.removeAll(keepingCapacity: true)
+        valueStarts.removeAll(keepingCapacity: true)
+        valueEnds.removeAll(keepingCapacity: true)
+        keysAreOrdered = true
         entryCount = 0
         subtreeCount = 0
         lastKey = []

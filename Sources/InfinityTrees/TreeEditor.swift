@@ -69,8 +69,8 @@ struct LevelCursor {
 
 /// One change to a map: set `key` to a stored value, or remove it (`value == nil`).
 struct MapEdit {
-    var key: [UInt8]
-    var value: [UInt8]?
+    var key: ArraySlice<UInt8>
+    var value: ArraySlice<UInt8>?
 }
 
 extension TreeWriter {
@@ -156,8 +156,7 @@ extension TreeWriter {
 
     /// Ends the builder's node and returns the entry that points to it from the level above.
     private func finishNode(_ builder: inout NodeBuilder) throws -> (entry: TreeEntry, pointer: NodePointer) {
-        let (bytes, lastKey, _) = builder.finishNode()
-        let (_, pointer) = try makeNode(bytes)
+        let (_, pointer, lastKey) = try makeNode(&builder)
         var value: [UInt8] = []
         pointer.append(to: &value)
         return (TreeEntry(key: lastKey, value: value[...], subtreeCount: pointer.count), pointer)

@@ -7,48 +7,29 @@ extension TreeWriter {
     ///
     /// - Parameter edits: `(key, value)`; a nil value removes the key.
     public func apply(_ edits: [(key: [UInt8], value: [UInt8]?)], to root: TreeRoot) async throws -> TreeRoot {
-        try TreeReader.requireKind(.map, root)
-        var sorted: [MapEdit] = []
-        sorted.reserveCapacity(edits.count)
-        for (key, value) in edits {
-            guard key.count <= Self.maximumKeyLength else {
-                throw TreeError(.invalidArgument, "a key of \(key.count) bytes is longer than the limit of \(Self.maximumKeyLength)")
-            }
-            var stored: [UInt8]? = nil
-            if let value {
-                // Most values are inline: no suspension point for them.
-                stored = value.count > TreeStore.inlineValueLimit ? try await storedForm(of: value) : TreeStore.inlineForm(of: value)
-            }
-            sorted.append(MapEdit(key: key, value: stored))
-        }
-        return try await apply(storedEdits: sorted, to: root)
+        var buffer = MapEditBuffer()
+        for (key, value) in edits { try buffer.append(key: key, value: value) }
+        return try await apply(buffer, to: root)
     }
 
-    /// Applies edits whose values are already in their stored form, in any order (the last edit
-    /// of a key wins).
-    func apply(storedEdits edits: [MapEdit], to root: TreeRoot) async throws -> TreeRoot {
-        // Sort positions by the keys' first 16 bytes as two integers (no reference counting, and
-        // decisive for most keys), then by the whole key, then by position so the last edit of a
-        // key comes last.
-        func word(_ key: [UInt8], _ offset: Int) -> UInt64 {
-            var value: UInt64 = 0
-            for index in offset..<(offset + 8) { value = value << 8 | UInt64(index < key.count ? key[index] : 0) }
-            return value
+    /// Applies buffered edits of a map (the last edit of each key). Rewrites about
+    /// (keys edited × depth) nodes.
+    public func apply(_ buffer: MapEditBuffer, to root: TreeRoot) async throws -> TreeRoot {
+        try TreeReader.requireKind(.map, root)
+        var edits: [MapEdit] = []
+        edits.reserveCapacity(buffer.count)
+        for record in buffer.lastEditsInKeyOrder() {
+            var value = buffer.storedBytes(of: record)
+            // Most values are inline: no suspension point for them.
+            if let raw = value, !record.isStoredForm { value = try await storedForm(of: Array(raw))[...] }
+            edits.append(MapEdit(key: buffer.key(of: record), value: value))
         }
-        var order = edits.indices.map { (word(edits[$0].key, 0), word(edits[$0].key, 8), $0) }
-        order.sort { a, b in
-            if a.0 != b.0 { return a.0 < b.0 }
-            if a.1 != b.1 { return a.1 < b.1 }
-            let byKey = TreeNode.compare(edits[a.2].key[...], edits[b.2].key[...])
-            return byKey != 0 ? byKey < 0 : a.2 < b.2
-        }
-        var unique: [MapEdit] = []
-        unique.reserveCapacity(edits.count)
-        for (_, _, position) in order {
-            let edit = edits[position]
-            if let last = unique.last, last.key == edit.key { unique[unique.count - 1] = edit } else { unique.append(edit) }
-        }
-        return try await apply(try await splices(for: unique, in: root), to: root)
+        return try await apply(sortedEdits: edits, to: root)
+    }
+
+    /// Applies edits whose values are in their stored form, sorted by key with no key twice.
+    func apply(sortedEdits edits: [MapEdit], to root: TreeRoot) async throws -> TreeRoot {
+        try await apply(try await splices(for: edits, in: root), to: root)
     }
 
     /// Keys are bounded so that nodes are too: an internal node of two children with keys this
@@ -64,7 +45,7 @@ extension TreeWriter {
         var stack: [(node: TreeNode, bound: ArraySlice<UInt8>?)] = [(try await rootNode(of: root), nil)]
         var path: [Int] = []
         for edit in edits {
-            let key = edit.key[...]
+            let key = edit.key
             while stack.count > 1, let bound = stack[stack.count - 1].bound, TreeNode.compare(key, bound) > 0 {
                 stack.removeLast()
                 path.removeLast()
@@ -85,13 +66,13 @@ extension TreeWriter {
             // Edits at one position (new keys between the same two old ones) share a splice.
             if let last = splices.last, last.starts(atNode: path, index: position) {
                 if let value = edit.value {
-                    splices[splices.count - 1].inserts.append(TreeEntry(key: key, value: value[...], subtreeCount: 1))
+                    splices[splices.count - 1].inserts.append(TreeEntry(key: key, value: value, subtreeCount: 1))
                 }
                 splices[splices.count - 1].deleteCount += exists ? 1 : 0
             } else {
                 var start = path
                 start.append(position)
-                let inserts = edit.value.map { [TreeEntry(key: key, value: $0[...], subtreeCount: 1)] } ?? []
+                let inserts = edit.value.map { [TreeEntry(key: key, value: $0, subtreeCount: 1)] } ?? []
                 splices.append(Splice(start: start, deleteCount: exists ? 1 : 0, inserts: inserts))
             }
         }

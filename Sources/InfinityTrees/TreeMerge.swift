@@ -32,7 +32,7 @@ extension TreeWriter {
         for change in theirChanges {
             while next < ourChanges.count && TreeNode.compare(ourChanges[next].key, change.key) < 0 { next += 1 }
             guard next < ourChanges.count, TreeNode.compare(ourChanges[next].key, change.key) == 0 else {
-                edits.append(MapEdit(key: Array(change.key), value: change.new.map { Array($0) }))
+                edits.append(MapEdit(key: change.key, value: change.new))
                 continue
             }
             let ourChange = ourChanges[next]
@@ -48,9 +48,10 @@ extension TreeWriter {
             if value == conflict.ours { continue }
             var stored: [UInt8]? = nil
             if let value { stored = try await storedForm(of: value) }
-            edits.append(MapEdit(key: conflict.key, value: stored))
+            edits.append(MapEdit(key: change.key, value: stored?[...]))
         }
-        return try await apply(storedEdits: edits, to: ours)
+        // The changes come from diffs, in key order, each key once.
+        return try await apply(sortedEdits: edits, to: ours)
     }
 
     /// Three-way merge of lists, as diff3 does for lines: `theirs`' hunks since `base` are applied

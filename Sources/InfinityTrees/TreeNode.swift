@@ -153,6 +153,23 @@ final class TreeNode: Sendable {
         }
     }
 
+    /// A node a ``NodeBuilder`` has just encoded, with the offsets it recorded (nothing to check:
+    /// the builder wrote every byte).
+    init(
+        built bytes: [UInt8], formatVersion: UInt8, kind: TreeKind, level: Int,
+        keyStarts: [UInt32], valueStarts: [UInt32], valueEnds: [UInt32], subtreeCount: UInt64
+    ) {
+        self.formatVersion = formatVersion
+        self.kind = kind
+        self.level = level
+        salt = bytes[3..<Self.headerByteCount]
+        self.bytes = bytes
+        self.keyStarts = keyStarts
+        self.valueStarts = valueStarts
+        self.valueEnds = valueEnds
+        self.subtreeCount = subtreeCount
+    }
+
     /// Encodes a node from already-encoded entries.
     static func encode(version: UInt8, kind: TreeKind, level: Int, salt: ArraySlice<UInt8>, entryCount: Int, entries: [UInt8]) -> [UInt8] {
         var bytes: [UInt8] = []
@@ -234,16 +251,17 @@ final class TreeNode: Sendable {
     /// Unsigned lexicographic order of byte strings (memcmp, then length).
     @inline(__always)
     static func compare(_ a: ArraySlice<UInt8>, _ b: ArraySlice<UInt8>) -> Int {
-        a.withUnsafeBytes { a in
-            b.withUnsafeBytes { b in
-                let common = min(a.count, b.count)
-                if common > 0 {
-                    let result = memcmp(a.baseAddress!, b.baseAddress!, common)
-                    if result != 0 { return Int(result) }
-                }
-                return a.count - b.count
-            }
+        a.withUnsafeBytes { a in b.withUnsafeBytes { b in compare(a, b) } }
+    }
+
+    @inline(__always)
+    static func compare(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Int {
+        let common = min(a.count, b.count)
+        if common > 0 {
+            let result = memcmp(a.baseAddress!, b.baseAddress!, common)
+            if result != 0 { return Int(result) }
         }
+        return a.count - b.count
     }
 
     /// Bytes this node holds in the cache.

@@ -354,17 +354,29 @@ public final class TreeWriter: NodeSource, Sendable {
         return store.cachedNode(key)
     }
 
-    /// Takes a finished node's plaintext: its reference now, its storage at the next flush.
+    /// Takes a finished node: its reference now, its storage at the next flush.
+    func makeNode(_ builder: inout NodeBuilder) throws -> (TreeNode, NodePointer, lastKey: ArraySlice<UInt8>) {
+        let (node, lastKey) = try builder.finishNode()
+        let ref = node.bytes.withUnsafeBytes { store.chunks.sealer.reference(for: $0) }
+        return (node, add(node, ref: ref), lastKey)
+    }
+
+    /// Takes a node's plaintext as it is, decoded and checked (for nodes made by hand).
     func makeNode(_ bytes: [UInt8]) throws -> (TreeNode, NodePointer) {
         let ref = bytes.withUnsafeBytes { store.chunks.sealer.reference(for: $0) }
         let node = try TreeNode(decoding: bytes, id: ref.id)
+        return (node, add(node, ref: ref))
+    }
+
+    private func add(_ node: TreeNode, ref: ChunkRef) -> NodePointer {
         // Sealed (compressed and encrypted) now, on another core, while the edit goes on: most
         // new nodes are stored at the next flush, which then only packs them.
         let chunks = store.chunks
+        let bytes = node.bytes
         let sealing = Task { try chunks.seal(bytes, as: ref, kind: .metadata) }
         pending.withLock { $0[NodeCache.Key(ref.key)] = PendingNode(node: node, ref: ref, sealing: sealing) }
         pendingByteCount.add(bytes.count, ordering: .relaxed)
-        return (node, NodePointer(key: ref.key, length: bytes.count, count: node.subtreeCount))
+        return NodePointer(key: ref.key, length: bytes.count, count: node.subtreeCount)
     }
 
     /// A new empty tree in this writer's format, with a fresh random salt.
@@ -382,8 +394,8 @@ public final class TreeWriter: NodeSource, Sendable {
 
     /// An empty tree with a given salt and format: what deleting every entry of a tree leaves.
     func emptyTree(_ kind: TreeKind, salt: ArraySlice<UInt8>, format: TreeFormat) throws -> TreeRoot {
-        let bytes = TreeNode.encode(version: format.version, kind: kind, level: 0, salt: salt, entryCount: 0, entries: [])
-        let (_, pointer) = try makeNode(bytes)
+        var builder = NodeBuilder(kind: kind, level: 0, salt: salt, format: format)
+        let (_, pointer, _) = try makeNode(&builder)
         return TreeRoot(kind: kind, level: 0, pointer: pointer)
     }
 
