@@ -83,25 +83,36 @@ public final class ChunkStore: Sendable {
     /// hold are awaited and added to packs.
     public func putAll(sealing chunks: [(ref: ChunkRef, sealed: @Sendable () async throws -> [UInt8])], kind: PackKind) async throws {
         let claimed = try packs.claim(chunks.map(\.ref.id), ownData: true)
+        let wanted = zip(chunks, claimed).filter(\.1).map(\.0)
+        // Runs of chunks, each sealed by one task and added to packs under one turn at the pack
+        // store's lock: a task per chunk costs more than sealing a small one. Enough runs stay in
+        // flight to keep every core busy and to go on filling a pack while a full one is written.
         let window = concurrency * 2
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            var inFlight = 0
-            for ((ref, sealed), isClaimed) in zip(chunks, claimed) where isClaimed {
-                if inFlight == window {
-                    try await group.next()
-                    inFlight -= 1
-                }
-                group.addTask {
-                    do {
-                        try await self.packs.add(ref.id, sealed: try await sealed(), plaintextLength: ref.length, kind: kind)
-                    } catch {
-                        self.packs.releaseClaim(ref.id, failure: error)
-                        throw error
+        let runLength = max(1, min(64, wanted.count / (window * 4)))
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                var inFlight = 0
+                for start in stride(from: 0, to: wanted.count, by: runLength) {
+                    if inFlight == window {
+                        try await group.next()
+                        inFlight -= 1
                     }
+                    let run = wanted[start..<min(start + runLength, wanted.count)]
+                    group.addTask {
+                        var sealedRun: [(id: ChunkID, sealed: [UInt8], plaintextLength: Int)] = []
+                        sealedRun.reserveCapacity(run.count)
+                        for (ref, sealed) in run { sealedRun.append((ref.id, try await sealed(), ref.length)) }
+                        try await self.packs.add(contentsOf: sealedRun, kind: kind)
+                    }
+                    inFlight += 1
                 }
-                inFlight += 1
+                try await group.waitForAll()
             }
-            try await group.waitForAll()
+        } catch {
+            // Claims of chunks not added are given up (those added are no longer claims), so a
+            // later writer stores them.
+            for (ref, _) in wanted { packs.releaseClaim(ref.id, failure: error) }
+            throw error
         }
     }
 

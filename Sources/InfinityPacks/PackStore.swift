@@ -123,16 +123,29 @@ public final class PackStore: Sendable {
     /// Appends a sealed chunk to the open pack of its kind. When that pack reaches the target size
     /// it is finished and stored before this returns, which bounds how much waits in memory.
     public func add(_ id: ChunkID, sealed: [UInt8], plaintextLength: Int, kind: PackKind) async throws {
-        let upload: Task<Void, any Error>? = try state.withLock { state in
-            var builder = state.open.removeValue(forKey: kind)
-                ?? PackBuilder(kind: kind, capacity: targetPackSize + sealed.count + 64 * 1024)
-            let entry = builder.append(id: id, sealed: sealed, plaintextLength: plaintextLength)
-            state.pending[id] = .open(kind, entry)
-            if builder.size >= targetPackSize { return try startUpload(builder, state: &state) }
-            state.open[kind] = builder
-            return nil
+        try await add(contentsOf: [(id, sealed, plaintextLength)], kind: kind)
+    }
+
+    /// Appends sealed chunks to the open pack of their kind, in order, as ``add(_:sealed:plaintextLength:kind:)``
+    /// does each but under one turn at the lock. Every pack they fill is stored before this returns.
+    public func add(contentsOf chunks: [(id: ChunkID, sealed: [UInt8], plaintextLength: Int)], kind: PackKind) async throws {
+        let uploads: [Task<Void, any Error>] = try state.withLock { state in
+            var uploads: [Task<Void, any Error>] = []
+            var open = state.open.removeValue(forKey: kind)
+            for (id, sealed, plaintextLength) in chunks {
+                var builder = open.take() ?? PackBuilder(kind: kind, capacity: targetPackSize + sealed.count + 64 * 1024)
+                let entry = builder.append(id: id, sealed: sealed, plaintextLength: plaintextLength)
+                state.pending[id] = .open(kind, entry)
+                if builder.size >= targetPackSize {
+                    uploads.append(try startUpload(builder, state: &state))
+                } else {
+                    open = builder
+                }
+            }
+            state.open[kind] = open
+            return uploads
         }
-        try await upload?.value
+        for upload in uploads { try await upload.value }
     }
 
     /// Finishes every open pack and waits until every pack begun so far is stored and indexed.

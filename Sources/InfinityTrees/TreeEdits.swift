@@ -16,19 +16,22 @@ extension TreeWriter {
     /// (keys edited × depth) nodes.
     public func apply(_ buffer: MapEditBuffer, to root: TreeRoot) async throws -> TreeRoot {
         try TreeReader.requireKind(.map, root)
-        var edits: [MapEdit] = []
-        edits.reserveCapacity(buffer.count)
-        for record in buffer.lastEditsInKeyOrder() {
-            var value = buffer.storedBytes(of: record)
-            // Most values are inline: no suspension point for them.
-            if let raw = value, !record.isStoredForm { value = try await storedForm(of: Array(raw))[...] }
-            edits.append(MapEdit(key: buffer.key(of: record), value: value))
+        let records = buffer.lastEditsInKeyOrder()
+        // Values too long to stay inline are stored as blobs first; the rest are read in place.
+        var blobValues: [Int: ArraySlice<UInt8>] = [:]
+        for (position, record) in records.enumerated() where !record.isStoredForm {
+            if let raw = buffer.storedBytes(of: record) { blobValues[position] = try await storedForm(of: Array(raw))[...] }
+        }
+        let edits = records.indices.lazy.map { position in
+            MapEdit(
+                key: buffer.key(of: records[position]),
+                value: (blobValues.isEmpty ? nil : blobValues[position]) ?? buffer.storedBytes(of: records[position]))
         }
         return try await apply(sortedEdits: edits, to: root)
     }
 
     /// Applies edits whose values are in their stored form, sorted by key with no key twice.
-    func apply(sortedEdits edits: [MapEdit], to root: TreeRoot) async throws -> TreeRoot {
+    func apply(sortedEdits edits: some Sequence<MapEdit>, to root: TreeRoot) async throws -> TreeRoot {
         try await apply(try await splices(for: edits, in: root), to: root)
     }
 
@@ -38,7 +41,7 @@ extension TreeWriter {
 
     /// Turns sorted, unique map edits into leaf splices, descending once per edit but reusing the
     /// path of the previous edit while the key stays within its subtree.
-    func splices(for edits: [MapEdit], in root: TreeRoot) async throws -> [Splice] {
+    func splices(for edits: some Sequence<MapEdit>, in root: TreeRoot) async throws -> [Splice] {
         var splices: [Splice] = []
         // Each frame: a node on the current path and the last key its subtree may hold (nil on
         // the right edge of the tree, which takes any larger key).

@@ -65,6 +65,25 @@ import Testing
         #expect(try await store.get(ref) == chunk)
     }
 
+    /// One failed sealing among many: every chunk not stored gives its claim up, including those
+    /// whose turn had not come, so a second put stores them all (none is skipped as "in flight").
+    @Test func putAllGivesUpEveryClaimItDidNotStore() async throws {
+        struct SealingFailed: Error {}
+        let store = try makeChunkStore()
+        let chunks = (0..<300).map { textLike(400, seed: 1_000 + $0) }
+        let refs = chunks.map { chunk in chunk.withUnsafeBytes { store.sealer.reference(for: $0) } }
+        let sealings: [(ref: ChunkRef, sealed: @Sendable () async throws -> [UInt8])] = zip(chunks, refs).enumerated().map {
+            index, pair in
+            let (chunk, ref) = pair
+            return (ref, { if index == 3 { throw SealingFailed() }; return try store.seal(chunk, as: ref, kind: .metadata) })
+        }
+        await #expect(throws: SealingFailed.self) { try await store.putAll(sealing: sealings, kind: .metadata) }
+        _ = try? await store.flush()
+        try await store.putAll(Array(zip(chunks, refs)), kind: .metadata)
+        try await store.flush()
+        for (chunk, ref) in zip(chunks, refs) { #expect(try await store.get(ref) == chunk) }
+    }
+
     @Test func singleChunkPutAndLimit() async throws {
         let store = try makeChunkStore()
         let ref = try await store.put(Array("hello".utf8), kind: .metadata)
