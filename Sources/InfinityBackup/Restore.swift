@@ -103,7 +103,11 @@ public struct Restorer: Sendable {
                         writing -= 1
                     }
                     let ownership = options.restoreOwnership
-                    group.addTask { try await Self.write(write, chunks: chunks, restoreOwnership: ownership) }
+                    // Files are created here, one after another: creating them from many tasks at
+                    // once only has the tasks wait in turn for their directory's lock, and on ext4
+                    // each waiter spins on it, taking a core from the writes.
+                    let descriptor = try Self.createFile(write.name, in: write.directory)
+                    group.addTask { try await Self.write(write, into: descriptor, chunks: chunks, restoreOwnership: ownership) }
                     writing += 1
                 }
             }
@@ -140,8 +144,12 @@ public struct Restorer: Sendable {
 
     /// Creates (or replaces) one file and writes its content and metadata.
     static func write(_ write: FileWrite, chunks: ChunkStore, restoreOwnership: Bool) async throws -> WrittenFile {
+        try await self.write(write, into: try createFile(write.name, in: write.directory), chunks: chunks, restoreOwnership: restoreOwnership)
+    }
+
+    /// Writes one file's content and metadata into `descriptor`, the file just created, and closes it.
+    static func write(_ write: FileWrite, into descriptor: Int32, chunks: ChunkStore, restoreOwnership: Bool) async throws -> WrittenFile {
         let path = write.directory.path(of: write.name)
-        let descriptor = try createFile(write.name, in: write.directory)
         defer { close(descriptor) }
         if let content = write.entry.content {
             var writeError: (any Error)?
@@ -183,7 +191,7 @@ public struct Restorer: Sendable {
 
     /// Opens `name` for writing from the start, replacing whatever is there that is not a
     /// regular file (a symlink is replaced, never followed).
-    private static func createFile(_ name: [UInt8], in directory: DirectoryHandle) throws -> Int32 {
+    static func createFile(_ name: [UInt8], in directory: DirectoryHandle) throws -> Int32 {
         let flags = O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC
         for attempt in 0..<2 {
             let descriptor = SystemCalls.withCString(name) { openat(directory.descriptor, $0, flags, 0o600) }
