@@ -213,9 +213,12 @@ public struct PackBuilder: Sendable {
     public private(set) var bytes: [UInt8]
     public private(set) var entries: [PackEntry] = []
 
-    public init(kind: PackKind, capacity: Int) {
+    /// - Parameter buffer: the bytes of a pack that is stored and done with, whose memory the new
+    ///   pack takes over (its contents are dropped).
+    public init(kind: PackKind, capacity: Int, reusing buffer: [UInt8]? = nil) {
         self.kind = kind
-        bytes = []
+        bytes = buffer ?? []
+        bytes.removeAll(keepingCapacity: true)
         bytes.reserveCapacity(capacity)
     }
 
@@ -235,9 +238,10 @@ public struct PackBuilder: Sendable {
     public consuming func finish(metadataKey: SecureBytes) throws -> FinishedPack {
         let sealedTrailer = try PackFormat.sealTrailer(
             PackFormat.encodeTrailer(kind: kind, entries: entries), metadataKey: metadataKey)
-        // Take the buffer out so appending the trailer does not copy 16 MiB.
+        // Take the buffer out so appending the trailer does not copy 16 MiB (nor grow it twice).
         var packBytes = bytes
         bytes = []
+        packBytes.reserveCapacity(packBytes.count + sealedTrailer.count + 4 + PackFormat.magic.count)
         packBytes.append(contentsOf: sealedTrailer)
         PackFormat.appendUInt32(UInt32(sealedTrailer.count), to: &packBytes)
         packBytes.append(contentsOf: PackFormat.magic)

@@ -56,6 +56,9 @@ public final class PackStore: Sendable {
         var failure: (any Error)?
         /// Bytes of the packs stored and indexed so far.
         var storedPackBytes = 0
+        /// The memory of a pack stored since, for the next pack: a backup writes hundreds of packs,
+        /// and a fresh 16 MiB for each is 4,096 page faults as it fills.
+        var spareBuffer: [UInt8]?
     }
 
     /// Bytes of the packs this pack store has stored and indexed since it was made: how much
@@ -133,11 +136,14 @@ public final class PackStore: Sendable {
             var uploads: [Task<Void, any Error>] = []
             var open = state.open.removeValue(forKey: kind)
             for (id, sealed, plaintextLength) in chunks {
-                var builder = open.take() ?? PackBuilder(kind: kind, capacity: targetPackSize + sealed.count + 64 * 1024)
+                // Room for the chunk that takes the pack past its target size, and for the trailer:
+                // growing a pack's buffer copies it. (Memory not written to is not taken.)
+                var builder = open.take()
+                    ?? PackBuilder(kind: kind, capacity: 2 * targetPackSize + sealed.count + (1 << 20), reusing: state.spareBuffer.take())
                 let entry = builder.append(id: id, sealed: sealed, plaintextLength: plaintextLength)
                 state.pending[id] = .open(kind, entry)
                 if builder.size >= targetPackSize {
-                    uploads.append(try startUpload(builder, state: &state))
+                    uploads.append(try startUpload(consume builder, state: &state))
                 } else {
                     open = builder
                 }
@@ -153,7 +159,7 @@ public final class PackStore: Sendable {
         let uploads = try state.withLock { state in
             for kind in Array(state.open.keys) {
                 let builder = state.open.removeValue(forKey: kind)!
-                if !builder.isEmpty { _ = try startUpload(builder, state: &state) }
+                if !builder.isEmpty { _ = try startUpload(consume builder, state: &state) }
             }
             return Array(state.uploads.values)
         }
@@ -182,7 +188,10 @@ public final class PackStore: Sendable {
             self.state.withLock { state in
                 state.uploads[pack.name] = nil
                 if case .failure(let error) = result, state.failure == nil { state.failure = error }
-                if case .success = result { state.storedPackBytes += pack.bytes.count }
+                if case .success = result {
+                    state.storedPackBytes += pack.bytes.count
+                    if state.spareBuffer == nil { state.spareBuffer = pack.bytes }
+                }
                 for entry in pack.entries {
                     // On failure the chunks are forgotten: a later writer seals them again.
                     if case .uploading(let current, _) = state.pending[entry.id], current === upload {
