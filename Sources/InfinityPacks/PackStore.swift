@@ -56,9 +56,10 @@ public final class PackStore: Sendable {
         var failure: (any Error)?
         /// Bytes of the packs stored and indexed so far.
         var storedPackBytes = 0
-        /// The memory of a pack stored since, for the next pack: a backup writes hundreds of packs,
-        /// and a fresh 16 MiB for each is 4,096 page faults as it fills.
-        var spareBuffer: [UInt8]?
+        /// The memory of a pack stored since, for the next pack of its kind: a backup writes
+        /// hundreds of packs, and a fresh 16 MiB for each is 4,096 page faults as it fills. (Of its
+        /// kind: a metadata pack fills slowly, and would hold a data pack's memory all along.)
+        var spareBuffers: [PackKind: [UInt8]] = [:]
     }
 
     /// Bytes of the packs this pack store has stored and indexed since it was made: how much
@@ -139,7 +140,7 @@ public final class PackStore: Sendable {
                 // Room for the chunk that takes the pack past its target size, and for the trailer:
                 // growing a pack's buffer copies it. (Memory not written to is not taken.)
                 var builder = open.take()
-                    ?? PackBuilder(kind: kind, capacity: 2 * targetPackSize + sealed.count + (1 << 20), reusing: state.spareBuffer.take())
+                    ?? PackBuilder(kind: kind, capacity: 2 * targetPackSize + sealed.count + (1 << 20), reusing: state.spareBuffers.removeValue(forKey: kind))
                 let entry = builder.append(id: id, sealed: sealed, plaintextLength: plaintextLength)
                 state.pending[id] = .open(kind, entry)
                 if builder.size >= targetPackSize {
@@ -168,6 +169,8 @@ public final class PackStore: Sendable {
             do { try await upload.value } catch { firstError = firstError ?? error }
         }
         let earlierFailure = state.withLock { state in
+            // Between flushes (a commit and the next), the spare would only hold memory.
+            state.spareBuffers = [:]
             defer { state.failure = nil }
             return state.failure
         }
@@ -190,7 +193,9 @@ public final class PackStore: Sendable {
                 if case .failure(let error) = result, state.failure == nil { state.failure = error }
                 if case .success = result {
                     state.storedPackBytes += pack.bytes.count
-                    if state.spareBuffer == nil { state.spareBuffer = pack.bytes }
+                    // Kept only while no other pack is being stored, so that the spare never adds
+                    // to the most memory packs take at once (one filling, one being stored).
+                    if state.uploads.isEmpty && state.spareBuffers[pack.kind] == nil { state.spareBuffers[pack.kind] = pack.bytes }
                 }
                 for entry in pack.entries {
                     // On failure the chunks are forgotten: a later writer seals them again.
