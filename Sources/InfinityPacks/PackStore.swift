@@ -62,6 +62,13 @@ public final class PackStore: Sendable {
         var spareBuffers: [PackKind: [UInt8]] = [:]
     }
 
+    /// Room a pack's buffer has past the target size: for the chunk that takes it past (chunks of
+    /// file data are at most 8 MiB by default) and the trailer, since growing the buffer copies
+    /// it. Memory not written to is not taken. A 16 MiB pack's buffer stays under 32 MiB, the
+    /// largest block glibc learns to keep in its heap: above it, every block freed is unmapped,
+    /// and a chunk-sized buffer is then mapped in anew for every chunk.
+    static let packRoom = 9 << 20
+
     /// Bytes of the packs this pack store has stored and indexed since it was made: how much
     /// the store grew by, without a pass over the index.
     public var storedPackBytes: Int { state.withLock { $0.storedPackBytes } }
@@ -137,10 +144,10 @@ public final class PackStore: Sendable {
             var uploads: [Task<Void, any Error>] = []
             var open = state.open.removeValue(forKey: kind)
             for (id, sealed, plaintextLength) in chunks {
-                // Room for the chunk that takes the pack past its target size, and for the trailer:
-                // growing a pack's buffer copies it. (Memory not written to is not taken.)
                 var builder = open.take()
-                    ?? PackBuilder(kind: kind, capacity: 2 * targetPackSize + sealed.count + (1 << 20), reusing: state.spareBuffers.removeValue(forKey: kind))
+                    ?? PackBuilder(
+                        kind: kind, capacity: targetPackSize + max(sealed.count, Self.packRoom),
+                        reusing: state.spareBuffers.removeValue(forKey: kind))
                 let entry = builder.append(id: id, sealed: sealed, plaintextLength: plaintextLength)
                 state.pending[id] = .open(kind, entry)
                 if builder.size >= targetPackSize {
