@@ -97,17 +97,16 @@ struct TreeWalker {
             let relative = frame.relative + [name]
             let status: FileStatus?
             do {
-                if let known = frame.statuses?[position] {
-                    status = Self.admits(known, diskPath: diskPath, relative: relative, rules: rules, options: options) ? known : nil
-                } else {
-                    status = try Self.admittedStatus(
-                        of: name, diskPath: diskPath, relative: relative, in: frame.directory, rules: rules, options: options)
-                }
+                // The warm-up's status when it read one, else this walk's own.
+                status = try frame.statuses?[position] ?? SystemCalls.status(of: name, in: frame.directory)
             } catch {
                 warnings.append("\(error)")
                 continue
             }
-            guard let status else { continue }
+            // Gone between the listing and now: not an error, just not in the snapshot.
+            guard let status, Self.admits(status, diskPath: diskPath, relative: relative, rules: rules, options: options) else {
+                continue
+            }
             let item: WalkItem
             do {
                 let directory = frame.directory
@@ -164,15 +163,6 @@ struct TreeWalker {
             rules.add(text, base: relative)
         }
         return names
-    }
-
-    /// The status of a listed name when the walk rules admit it; nil when it is gone since the
-    /// listing (not an error, just not in the snapshot), excluded or skipped.
-    static func admittedStatus(
-        of name: [UInt8], diskPath: [UInt8], relative: [[UInt8]], in directory: DirectoryHandle, rules: IgnoreRules, options: Options
-    ) throws -> FileStatus? {
-        guard let status = try SystemCalls.status(of: name, in: directory) else { return nil }
-        return admits(status, diskPath: diskPath, relative: relative, rules: rules, options: options) ? status : nil
     }
 
     /// Whether the walk rules admit a path of this status.
