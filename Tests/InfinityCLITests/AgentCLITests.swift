@@ -61,7 +61,7 @@ private func json(_ text: String) throws -> Any {
             let bobCommit = try await bob.call("commit", "-m", "bob's note")
             #expect(bobCommit.status == 0, "\(bobCommit.error)")
             let diff = try await bob.call("diff", "alice/main", "work")
-            #expect(diff.output.contains("bob.txt"), "\(diff.output)")
+            #expect(diff.output.contains("bob.txt"), "diff exited \(diff.status): \(diff.output) \(diff.error); the commit said: \(bobCommit.output) \(bobCommit.error)")
             #expect(try await bob.call("share", "work", "--with", "carol").status == 0)
             let carolAccepts = try await carol.call("accept")
             #expect(carolAccepts.status == 0, "\(carolAccepts.error)")
