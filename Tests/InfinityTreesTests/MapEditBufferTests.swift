@@ -28,15 +28,47 @@ import Testing
             try buffer.append(key: key, value: value)
             model[key] = .some(value)
         }
-        #expect(buffer.count == model.count)
         let sorted = buffer.lastEditsInKeyOrder()
+        #expect(sorted.count == model.count)
         #expect(sorted.map { Array(buffer.key(of: $0)) } == model.keys.sorted { $0.lexicographicallyPrecedes($1) })
         for record in sorted {
             let key = Array(buffer.key(of: record))
             #expect(buffer.value(of: record).map(Array.init) == model[key]!)
-            #expect(buffer.lastEdit(of: key) == model[key])
+            let found = buffer.lastEdit(of: key)
+            #expect(found == model[key])
         }
-        #expect(buffer.lastEdit(of: Array("never-set".utf8)) == nil)
+        let neverSet = buffer.lastEdit(of: Array("never-set".utf8))
+        #expect(neverSet == nil)
+    }
+
+    /// Lookups build the hash table; edits after that keep it right, across segments and a
+    /// value larger than a segment.
+    @Test func lookupsStayRightWhileEditsContinue() throws {
+        var random = SeededGenerator(seed: 17)
+        var buffer = MapEditBuffer()
+        var model: [[UInt8]: [UInt8]?] = [:]
+        let keys = awkwardKeys(count: 4_000, seed: 23)
+        for round in 0..<6 {
+            for step in 0..<3_000 {
+                let key = keys[Int(random.next() % UInt64(keys.count))]
+                var value: [UInt8]? = random.next() % 6 == 0 ? nil : [UInt8](repeating: UInt8(step % 251), count: Int(random.next() % 300))
+                if round == 2 && step == 100 { value = [UInt8](repeating: 5, count: MapEditBuffer.segmentSize + 10) }
+                try buffer.append(key: key, value: value)
+                model[key] = .some(value)
+            }
+            for key in keys.prefix(500) {
+                let found = buffer.lastEdit(of: key)
+                #expect(found == model[key], "round \(round)")
+            }
+        }
+        #expect(buffer.editCount == 18_000)
+        let sorted = buffer.lastEditsInKeyOrder()
+        #expect(sorted.count == model.count)
+        for record in sorted {
+            let key = Array(buffer.key(of: record))
+            let stored = buffer.value(of: record).map(Array.init)
+            #expect(stored == model[key]!)
+        }
     }
 
     @Test func shortValuesAreKeptInStoredFormAndLongOnesRaw() throws {
@@ -50,8 +82,9 @@ import Testing
         #expect(buffer.storedBytes(of: records[0]).map(Array.init) == [StoredValue.inlineTag, 7, 7])
         #expect(buffer.storedBytes(of: records[1]).map(Array.init) == long)
         #expect(buffer.storedBytes(of: records[2]) == nil)
-        #expect(buffer.lastEdit(of: [2]) == .some(long))
-        #expect(buffer.lastEdit(of: [3]) == .some(nil))
+        let (second, third) = (buffer.lastEdit(of: [2]), buffer.lastEdit(of: [3]))
+        #expect(second == .some(long))
+        #expect(third == .some(nil))
     }
 
     @Test func anOverlongKeyIsRefused() {

@@ -89,7 +89,8 @@ private struct RawValueCoding<Value: Sendable>: Sendable {
         guard let special = SpecialType(Value.self) else { return nil }
         switch special {
         case .data:
-            self.init(Data.self, encode: { [UInt8]($0) }, decode: { Data($0) })
+            // Copied through its bytes: `[UInt8](data)` would go byte by byte through its iterator.
+            self.init(Data.self, encode: { data in data.withUnsafeBytes { [UInt8]($0) } }, decode: { Data($0) })
         case .byteArray:
             self.init([UInt8].self, encode: { $0 }, decode: { [UInt8]($0) })
         case .string:
