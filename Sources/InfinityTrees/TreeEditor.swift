@@ -155,7 +155,7 @@ extension TreeWriter {
     }
 
     /// Ends the builder's node and returns the entry that points to it from the level above.
-    private func finishNode(_ builder: inout NodeBuilder) throws -> (entry: TreeEntry, pointer: NodePointer) {
+    func finishNode(_ builder: inout NodeBuilder) throws -> (entry: TreeEntry, pointer: NodePointer) {
         let (_, pointer, lastKey) = try makeNode(&builder)
         var value: [UInt8] = []
         pointer.append(to: &value)
@@ -165,7 +165,7 @@ extension TreeWriter {
     /// Builds the levels above `entries` (pointers to nodes one level below `level`) until one
     /// node remains, then drops any chain of single-child nodes at the top: a tree's root is the
     /// lowest level that fits in one node, so the same contents always give the same root.
-    private func buildTop(
+    func buildTop(
         from entries: [TreeEntry], level: Int, kind: TreeKind, salt: ArraySlice<UInt8>, format: TreeFormat
     ) async throws -> TreeRoot {
         var entries = entries

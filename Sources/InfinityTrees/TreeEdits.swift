@@ -32,7 +32,27 @@ extension TreeWriter {
 
     /// Applies edits whose values are in their stored form, sorted by key with no key twice.
     func apply(sortedEdits edits: some Sequence<MapEdit>, to root: TreeRoot) async throws -> TreeRoot {
-        try await apply(try await splices(for: edits, in: root), to: root)
+        if root.count == 0 { return try await build(sortedEdits: edits, replacing: root) }
+        return try await apply(try await splices(for: edits, in: root), to: root)
+    }
+
+    /// A map filled from empty (a first load or import): the entries go straight into leaves,
+    /// with no splices to gather them in first. The nodes are those the splices would give,
+    /// since the boundary rule sees the same entries in the same order.
+    private func build(sortedEdits edits: some Sequence<MapEdit>, replacing root: TreeRoot) async throws -> TreeRoot {
+        let rootNode = try await rootNode(of: root)
+        let format = try format(of: rootNode)
+        var builder = NodeBuilder(kind: .map, level: 0, salt: rootNode.salt, format: format)
+        var leaves: [TreeEntry] = []
+        // Removals have nothing to remove.
+        for edit in edits {
+            if let value = edit.value, builder.append(TreeEntry(key: edit.key, value: value, subtreeCount: 1)) {
+                leaves.append(try finishNode(&builder).entry)
+            }
+        }
+        if !builder.isEmpty { leaves.append(try finishNode(&builder).entry) }
+        guard !leaves.isEmpty else { return root }
+        return try await buildTop(from: leaves, level: 1, kind: .map, salt: rootNode.salt, format: format)
     }
 
     /// Keys are bounded so that nodes are too: an internal node of two children with keys this
