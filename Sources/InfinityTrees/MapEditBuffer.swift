@@ -77,7 +77,8 @@ public struct MapEditBuffer: Sendable {
         let isStoredForm = value.map { $0.count <= TreeStore.inlineValueLimit } ?? true
         let valueLength = value.map { $0.count + (isStoredForm ? 1 : 0) } ?? -1
         let size = key.count + max(valueLength, 0)
-        if segments.isEmpty || segments[segments.count - 1].count + size > segments[segments.count - 1].capacity {
+        // A segment holds at most Int32.max bytes, so offsets in it fit a record.
+        if segments.isEmpty || segments[segments.count - 1].count + size > min(segments[segments.count - 1].capacity, Int(Int32.max)) {
             var segment: [UInt8] = []
             segment.reserveCapacity(max(size, Self.segmentSize))
             segmentBytes += segment.capacity
