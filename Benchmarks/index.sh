@@ -12,7 +12,8 @@
 # of all writes carries that filing (what the rounds left unfiled is filed and counted too).
 #
 # For profiling (run the IndexBenchmark binary directly): INFINITY_BENCH_ONLY=bulk runs only the
-# batched bulk load; INFINITY_BENCH_ONLY=commit runs it, then only the commits and diffs
+# batched bulk load, INFINITY_BENCH_ONLY=calls only the load with one call per entry;
+# INFINITY_BENCH_ONLY=commit runs it, then only the commits and diffs
 # (INFINITY_BENCH_COMMIT_ROUNDS rounds).
 #
 #   Benchmarks/index.sh [ENTRIES (default 1000000)] [HISTORY (default 10000)]

@@ -84,8 +84,10 @@ enum IndexBenchmark {
         // Large enough to hold the whole tree: "warm" reads are reads from the node cache.
         let database = try store.database(nodeCacheCapacity: 1 << 30)
 
+        // For profiling one figure at a time.
+        let only = ProcessInfo.processInfo.environment["INFINITY_BENCH_ONLY"]
         // Loaded as an app imports data: in batches of 10,000 entries, one call each.
-        do {
+        if only != "calls" {
             let start = clock.now
             let draft = try await database.draft()
             for batchStart in stride(from: 0, to: entryCount, by: 10_000) {
@@ -101,10 +103,8 @@ enum IndexBenchmark {
             emit("bulk_load_seconds", elapsed, "s")
             emit("store_bytes_after_load", Double(directorySize(storePath + "/packs")), "bytes")
         }
-        // For profiling one figure at a time.
-        let only = ProcessInfo.processInfo.environment["INFINITY_BENCH_ONLY"]
         // The same load into a second store with one call per entry.
-        if only == nil {
+        if only == nil || only == "calls" {
             let bulkPath = work + "/store-bulk"
             try? FileManager.default.removeItem(atPath: bulkPath)
             let bulkStore = try await Store.create(at: bulkPath, agentName: "bench", passphrase: SecureBytes(utf8: "bench"), options: options)
@@ -115,7 +115,7 @@ enum IndexBenchmark {
             emit("bulk_load_per_entry_calls_entries_per_s", Double(entryCount) / seconds(clock.now - start), "entries/s")
             try? FileManager.default.removeItem(atPath: bulkPath)
         }
-        if only == "bulk" { return }
+        if only == "bulk" || only == "calls" { return }
 
         if only == nil {
             let snapshot = try await database.snapshot()

@@ -137,7 +137,25 @@ public actor Draft {
     /// Sets the value under `key`.
     public func set<Key, Value>(_ value: Value, for key: Key, in field: VersionedMap<Key, Value>) async throws {
         let (key, value) = (key.encodedKey, try field.values.encode(value))
-        try await exclusively { try await buffer(key, value, in: field.name, format: field.values.format) }
+        guard try bufferAtOnce(key, value, in: field.name, format: field.values.format) else {
+            try await exclusively { try await buffer(key, value, in: field.name, format: field.values.format) }
+            return
+        }
+        if pendingEditBytes >= editBufferSize {
+            try await exclusively { if pendingEditBytes >= editBufferSize { try await applyAllPendingEdits() } }
+        }
+    }
+
+    /// Buffers an edit without taking a turn when nothing needs one: no other operation is under
+    /// way and the field's tree is here, in the edit's format, edited already. Most of a run of
+    /// single sets goes this way. False when the edit must take the usual path.
+    private func bufferAtOnce(_ key: [UInt8], _ value: [UInt8]?, in name: String, format: ValueFormat) throws -> Bool {
+        guard !isBusy, let state = working[name], state.format == format, case .map = state.content, changed.contains(name) else {
+            return false
+        }
+        // Nothing here suspends, so no other operation runs in between.
+        try buffer(key, value, into: &pendingEdits[name, default: MapEditBuffer()], field: name)
+        return true
     }
 
     /// Removes `key` (nothing happens if it is absent).
