@@ -26,11 +26,20 @@ public struct ChunkSealer: Sendable {
     /// zstd level used when sealing.
     public let compressionLevel: Int32
 
-    /// zstd level for metadata chunks (tree nodes, chunk lists). They are a few KiB of keys and
-    /// hashes, on which levels 1 to 3 reach the same ratio and level 1 runs half again as fast
-    /// (4–6 KiB index nodes: 107 MB/s against 71, both ×1.45). zstd's level 0 is its default, 3.
-    /// Faster (negative) levels and levels above 3 apply to them as they are.
-    public var metadataCompressionLevel: Int32 { (0...3).contains(compressionLevel) ? 1 : compressionLevel }
+    /// zstd level for metadata chunks (tree nodes, chunk lists): −3 with literals always
+    /// Huffman-coded while the store's level is 0 to 3 (zstd's level 0 is its default, 3).
+    /// Metadata chunks are a few KiB of keys, hashes and short records, on which zstd gains
+    /// mostly by coding literals: on 2 KiB leaves of 16-byte keys and 100-byte text values this
+    /// runs 27% faster than level 1 (267 MB/s against 210) for 0.6% more output, and a bulk load
+    /// of a million such entries spends 15% less time in zstd; on 2 KiB blocks of C headers, 7%
+    /// faster for 5% more output. Faster (negative) levels and levels above 3 apply to metadata
+    /// as they are.
+    public var metadataCompressionLevel: Int32 { usesMetadataClass ? -3 : compressionLevel }
+
+    /// Metadata compressors always code literals (see ``metadataCompressionLevel``).
+    public var metadataCompressesAllLiterals: Bool { usesMetadataClass }
+
+    private var usesMetadataClass: Bool { (0...3).contains(compressionLevel) }
 
     public init(contentKey: SecureBytes, compressionLevel: Int32 = 3) {
         self.contentKey = HMACSHA256.PreparedKey(contentKey)

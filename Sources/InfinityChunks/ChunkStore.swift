@@ -34,8 +34,8 @@ public final class ChunkStore: Sendable {
         self.concurrency = max(1, concurrency)
         let level = sealer.compressionLevel
         compressors = ResourcePool { try ZstdCompressor(level: level) }
-        let metadataLevel = sealer.metadataCompressionLevel
-        metadataCompressors = ResourcePool { try ZstdCompressor(level: metadataLevel) }
+        let (metadataLevel, allLiterals) = (sealer.metadataCompressionLevel, sealer.metadataCompressesAllLiterals)
+        metadataCompressors = ResourcePool { try ZstdCompressor(level: metadataLevel, alwaysCompressesLiterals: allLiterals) }
         decompressors = ResourcePool { try ZstdDecompressor() }
     }
 

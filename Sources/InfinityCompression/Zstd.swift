@@ -37,10 +37,18 @@ public enum Zstd {
 public final class ZstdCompressor {
     /// The compression level this compressor uses.
     public let level: Int32
+    /// Literals (the bytes no match covers) are always Huffman-coded, even at the negative levels
+    /// that otherwise leave them raw.
+    public let alwaysCompressesLiterals: Bool
     private let context: OpaquePointer
 
-    /// - Parameter level: a level in ``Zstd/levels``; 3 is zstd's default balance.
-    public init(level: Int32 = 3) throws {
+    /// - Parameters:
+    ///   - level: a level in ``Zstd/levels``; 3 is zstd's default balance.
+    ///   - alwaysCompressesLiterals: Huffman-code literals whatever the level. With a fast
+    ///     (negative) level, this suits small inputs whose bytes repeat little but are far from
+    ///     random (text-like records, names): most of what zstd gains on them is the literals'
+    ///     coding, and most of its time is the search for matches.
+    public init(level: Int32 = 3, alwaysCompressesLiterals: Bool = false) throws {
         guard Zstd.levels.contains(level) else {
             throw CompressionError(
                 code: .invalidArgument,
@@ -50,7 +58,19 @@ public final class ZstdCompressor {
         guard let context = ZSTD_createCCtx() else {
             throw CompressionError(code: .failed, message: "cannot allocate a zstd compression context")
         }
+        // ZSTD_c_experimentalParam5 is ZSTD_c_literalCompressionMode; 1 is ZSTD_ps_enable.
+        var settings = [(ZSTD_c_compressionLevel, level)]
+        if alwaysCompressesLiterals { settings.append((ZSTD_c_experimentalParam5, 1)) }
+        for (parameter, value) in settings {
+            let result = ZSTD_CCtx_setParameter(context, parameter, value)
+            if Zstd.isError(result) {
+                ZSTD_freeCCtx(context)
+                throw CompressionError(
+                    code: .failed, message: "zstd refuses compression parameter \(parameter.rawValue) = \(value): \(Zstd.errorName(result))")
+            }
+        }
         self.level = level
+        self.alwaysCompressesLiterals = alwaysCompressesLiterals
         self.context = context
     }
 
@@ -63,7 +83,7 @@ public final class ZstdCompressor {
     /// - Returns: the compressed size, or nil when the frame does not fit in `output`. Size
     ///   `output` as `input.count - 1` to learn whether compression shrinks the data at all.
     public func compress(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws -> Int? {
-        let result = ZSTD_compressCCtx(context, output.baseAddress, output.count, input.baseAddress, input.count, level)
+        let result = ZSTD_compress2(context, output.baseAddress, output.count, input.baseAddress, input.count)
         guard Zstd.isError(result) else { return result }
         if ZSTD_getErrorCode(result) == ZSTD_error_dstSize_tooSmall { return nil }
         let name = Zstd.errorName(result)

@@ -52,13 +52,14 @@ func randomBytes(_ count: Int) -> [UInt8] {
         #expect(sealedNoise[1] & 1 == 0)
     }
 
-    /// Metadata is sealed at level 1 while the store's level is 1 to 3 (the same ratio on small
-    /// nodes, faster); faster levels and levels above 3 apply as they are.
-    @Test func metadataUsesTheFastLevelOfTheDefaultClass() {
+    /// Metadata is sealed at level −3 with every literal coded while the store's level is 0 to 3;
+    /// faster levels and levels above 3 apply as they are.
+    @Test func metadataUsesAFastLevelThatCodesLiterals() {
         let key = SecureBytes.random(count: 32)
-        let levels: [(Int32, Int32)] = [(3, 1), (2, 1), (1, 1), (0, 1), (-3, -3), (4, 4), (19, 19)]
-        for (store, metadata) in levels {
-            #expect(ChunkSealer(contentKey: key, compressionLevel: store).metadataCompressionLevel == metadata)
+        let levels: [(Int32, Int32, Bool)] = [(3, -3, true), (2, -3, true), (1, -3, true), (0, -3, true), (-3, -3, false), (4, 4, false), (19, 19, false)]
+        for (store, metadata, allLiterals) in levels {
+            let sealer = ChunkSealer(contentKey: key, compressionLevel: store)
+            #expect(sealer.metadataCompressionLevel == metadata && sealer.metadataCompressesAllLiterals == allLiterals, "store level \(store)")
         }
     }
 

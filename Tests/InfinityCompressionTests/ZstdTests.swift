@@ -178,6 +178,25 @@ import Testing
         #expect(try ZstdCompressor(level: -5).compress(text).count < text.count)
     }
 
+    /// Letters in random order repeat too little for a fast level to find matches, and such a
+    /// level leaves literals raw; coding every literal shrinks them all the same.
+    @Test func aFastLevelThatCodesLiteralsShrinksTextWithoutRepeats() throws {
+        var random = SystemRandomNumberGenerator()
+        let letters = Array("abcdefghijklmnopqrstuvwxyz ".utf8)
+        let text = (0..<2048).map { _ in letters[Int(random.next() % UInt64(letters.count))] }
+        let plain = try ZstdCompressor(level: -3)
+        let coding = try ZstdCompressor(level: -3, alwaysCompressesLiterals: true)
+        #expect(coding.alwaysCompressesLiterals && !plain.alwaysCompressesLiterals)
+        let plainSize = try text.withUnsafeBytes { input in
+            var output = [UInt8](repeating: 0, count: Zstd.compressBound(input.count))
+            return try output.withUnsafeMutableBytes { try plain.compress(input, into: $0) }
+        }
+        let coded = try coding.compress(text)
+        #expect(plainSize! > text.count * 9 / 10)
+        #expect(coded.count < text.count * 7 / 10)
+        #expect(try ZstdDecompressor().decompress(coded, expectedSize: text.count) == text)
+    }
+
     @Test func libraryFacts() {
         #expect(Zstd.versionString.hasPrefix("1."))
         #expect(Zstd.compressBound(0) > 0)
