@@ -1,7 +1,7 @@
 /// Edits of one map, in the order they were made, waiting to be applied to its tree: keys and
 /// values back to back in segments of bytes, with one small record per edit.
 ///
-/// A bulk load buffers a million edits here as a few hundred segments and one array of plain
+/// A bulk load buffers a million edits here as about a hundred segments and one array of plain
 /// records, instead of a million small arrays: nothing to count references of, nothing to free
 /// one by one. Short values are kept in the form a leaf stores them, so applying the edits copies
 /// each byte once, into its node.
@@ -24,9 +24,11 @@ public struct MapEditBuffer: Sendable {
         var valueStart: Int { Int(keyStart) + Int(keyLength) }
     }
 
-    /// Size of a segment. Filled segments are never moved or copied; an edit larger than this
-    /// gets a segment of its own.
+    /// Size a segment grows to: the first is small, each next one twice the last, up to this.
+    /// Filled segments are never moved or copied; an edit larger than this gets a segment sized
+    /// for it (which later edits may fill up).
     static let segmentSize = 1 << 20
+    static let firstSegmentSize = 4096
 
     private(set) var segments: [[UInt8]] = []
     private(set) var records: [Record] = []
@@ -79,8 +81,10 @@ public struct MapEditBuffer: Sendable {
         let size = key.count + max(valueLength, 0)
         // A segment holds at most Int32.max bytes, so offsets in it fit a record.
         if segments.isEmpty || segments[segments.count - 1].count + size > min(segments[segments.count - 1].capacity, Int(Int32.max)) {
+            // Small at first: most drafts edit a few keys of a few maps.
+            let grown = segments.last.map { min(Self.segmentSize, $0.capacity * 2) } ?? Self.firstSegmentSize
             var segment: [UInt8] = []
-            segment.reserveCapacity(max(size, Self.segmentSize))
+            segment.reserveCapacity(max(size, grown))
             segmentBytes += segment.capacity
             segments.append(segment)
         }
@@ -229,21 +233,27 @@ public struct MapEditBuffer: Sendable {
         slots[slot] = index + 1
         if found == nil {
             slotsUsed += 1
-            if slotsUsed * 2 > slots.count { rebuildSlots() }
+            if slotsUsed * 2 > slots.count { growSlots() }
         }
     }
 
-    /// Builds the table from every record, with room for twice its keys.
+    /// Builds the table from every record, in order, so each key ends with its last edit.
     private mutating func rebuildSlots() {
-        var size = 64
-        while size < max(slotsUsed, records.count / 2) * 4 { size *= 2 }
-        slots = Array(repeating: 0, count: size)
+        slots = Array(repeating: 0, count: 64)
         slotsUsed = 0
-        for index in records.indices {
-            let hash = withKey(of: records[index], Self.hash)
-            let (slot, found) = withKey(of: records[index]) { self.slot(for: $0, hash: hash) }
-            slots[slot] = index + 1
-            if found == nil { slotsUsed += 1 }
+        for index in records.indices { self.index(index, hash: withKey(of: records[index], Self.hash)) }
+    }
+
+    /// Doubles the table, moving the keys it holds (not every record: a key edited many times
+    /// is moved once).
+    private mutating func growSlots() {
+        let old = slots
+        slots = Array(repeating: 0, count: old.count * 2)
+        let mask = slots.count - 1
+        for entry in old where entry != 0 {
+            var slot = withKey(of: records[entry - 1], Self.hash) & mask
+            while slots[slot] != 0 { slot = (slot + 1) & mask }
+            slots[slot] = entry
         }
     }
 }

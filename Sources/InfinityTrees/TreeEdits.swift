@@ -32,6 +32,7 @@ extension TreeWriter {
 
     /// Applies edits whose values are in their stored form, sorted by key with no key twice.
     func apply(sortedEdits edits: some Sequence<MapEdit>, to root: TreeRoot) async throws -> TreeRoot {
+        try TreeReader.requireKind(.map, root)
         if root.count == 0 { return try await build(sortedEdits: edits, replacing: root) }
         return try await apply(try await splices(for: edits, in: root), to: root)
     }

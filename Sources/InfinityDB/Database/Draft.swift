@@ -36,7 +36,8 @@ public actor Draft {
     /// Bytes of map edits buffered before they are applied to the trees. Large batches make bulk
     /// loads cheap (each batch of random keys rewrites most of a tree's leaves once); the limit
     /// bounds the memory a draft holds however many edits it takes. The buffer takes memory only
-    /// for the edits it holds: about 50 bytes per edit beyond its key and value.
+    /// for the edits it holds: a 20-byte record per edit beyond its key and value, and once the
+    /// draft reads a field's buffered edits back, a lookup table of 16 to 32 bytes per key.
     public nonisolated let editBufferSize: Int
     /// Bytes of new tree nodes kept in memory before the reachable ones are stored early.
     static let pendingNodeBudget = 64 << 20
@@ -219,9 +220,11 @@ public actor Draft {
     /// The value under `key`, including this draft's edits.
     public func get<Key, Value>(_ key: Key, in field: VersionedMap<Key, Value>) async throws -> Value? {
         try await exclusively {
-            if let pending = pendingEdits[field.name]?.lastEdit(of: key.encodedKey) {
-                return try pending.map { try field.values.decode($0) }
-            }
+            let before = pendingEdits[field.name]?.byteCount ?? 0
+            let pending = pendingEdits[field.name]?.lastEdit(of: key.encodedKey)
+            // The first read of a field's edits builds their lookup table, which counts too.
+            pendingEditBytes += (pendingEdits[field.name]?.byteCount ?? 0) - before
+            if let pending { return try pending.map { try field.values.decode($0) } }
             return try await FieldReads.value(key, in: field, state: try await state(of: field.name), reader: writer.reader)
         }
     }
