@@ -26,6 +26,13 @@ public struct ChunkSealer: Sendable {
     /// zstd level used when sealing.
     public let compressionLevel: Int32
 
+    /// Match tables of the data compressor at level 3, the default: a hash table of 2^16 entries
+    /// and a chain table of 2^14, where zstd takes 2^17 and 2^16 for a chunk of 1 MiB. On 1 MiB
+    /// chunks of the backup comparison's corpus (documentation, headers, Python's library) this
+    /// compresses 14% faster for 0.9% more output, and a first backup of it takes a fifth less
+    /// CPU; other levels keep zstd's tables.
+    public var dataMatchTables: (hashLog: Int32, chainLog: Int32)? { compressionLevel == 3 ? (16, 14) : nil }
+
     /// zstd level for metadata chunks (tree nodes, chunk lists): −3 with literals always
     /// Huffman-coded while the store's level is 0 to 3 (zstd's level 0 is its default, 3).
     /// Metadata chunks are a few KiB of keys, hashes and short records, on which zstd gains

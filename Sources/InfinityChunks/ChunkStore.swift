@@ -32,8 +32,8 @@ public final class ChunkStore: Sendable {
         self.dataChunker = dataChunker
         self.metadataChunker = metadataChunker
         self.concurrency = max(1, concurrency)
-        let level = sealer.compressionLevel
-        compressors = ResourcePool { try ZstdCompressor(level: level) }
+        let (level, tables) = (sealer.compressionLevel, sealer.dataMatchTables)
+        compressors = ResourcePool { try ZstdCompressor(level: level, matchTables: tables) }
         let (metadataLevel, allLiterals) = (sealer.metadataCompressionLevel, sealer.metadataCompressesAllLiterals)
         metadataCompressors = ResourcePool { try ZstdCompressor(level: metadataLevel, alwaysCompressesLiterals: allLiterals) }
         decompressors = ResourcePool { try ZstdDecompressor() }

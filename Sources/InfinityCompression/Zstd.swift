@@ -38,7 +38,7 @@ public final class ZstdCompressor {
     /// The compression level this compressor uses.
     public let level: Int32
     /// Literals (the bytes no match covers) are always Huffman-coded, even at the negative levels
-    /// that otherwise leave them raw.
+    /// that otherwise leave them raw (false if asked for but the linked libzstd refuses it).
     public let alwaysCompressesLiterals: Bool
     private let context: OpaquePointer
 
@@ -48,7 +48,10 @@ public final class ZstdCompressor {
     ///     (negative) level, this suits small inputs whose bytes repeat little but are far from
     ///     random (text-like records, names): most of what zstd gains on them is the literals'
     ///     coding, and most of its time is the search for matches.
-    public init(level: Int32 = 3, alwaysCompressesLiterals: Bool = false) throws {
+    ///   - matchTables: log2 of the sizes of the match finder's hash and chain tables, in place
+    ///     of those the level picks (which suit inputs of many MiB). Smaller tables stay in the
+    ///     cores' caches: faster, for a little less compression.
+    public init(level: Int32 = 3, alwaysCompressesLiterals: Bool = false, matchTables: (hashLog: Int32, chainLog: Int32)? = nil) throws {
         guard Zstd.levels.contains(level) else {
             throw CompressionError(
                 code: .invalidArgument,
@@ -58,19 +61,22 @@ public final class ZstdCompressor {
         guard let context = ZSTD_createCCtx() else {
             throw CompressionError(code: .failed, message: "cannot allocate a zstd compression context")
         }
-        // ZSTD_c_experimentalParam5 is ZSTD_c_literalCompressionMode; 1 is ZSTD_ps_enable.
-        var settings = [(ZSTD_c_compressionLevel, level)]
-        if alwaysCompressesLiterals { settings.append((ZSTD_c_experimentalParam5, 1)) }
-        for (parameter, value) in settings {
+        var settings = [(ZSTD_c_compressionLevel, level, "compression level")]
+        if let matchTables {
+            settings += [(ZSTD_c_hashLog, matchTables.hashLog, "hash table log"), (ZSTD_c_chainLog, matchTables.chainLog, "chain table log")]
+        }
+        for (parameter, value, name) in settings {
             let result = ZSTD_CCtx_setParameter(context, parameter, value)
             if Zstd.isError(result) {
                 ZSTD_freeCCtx(context)
-                throw CompressionError(
-                    code: .failed, message: "zstd refuses compression parameter \(parameter.rawValue) = \(value): \(Zstd.errorName(result))")
+                throw CompressionError(code: .invalidArgument, message: "zstd refuses \(name) \(value): \(Zstd.errorName(result))")
             }
         }
+        // ZSTD_c_experimentalParam5 is ZSTD_c_literalCompressionMode; 1 is ZSTD_ps_enable. A
+        // libzstd that refuses it compresses at the level alone: the frames are the same format.
+        self.alwaysCompressesLiterals =
+            alwaysCompressesLiterals && !Zstd.isError(ZSTD_CCtx_setParameter(context, ZSTD_c_experimentalParam5, 1))
         self.level = level
-        self.alwaysCompressesLiterals = alwaysCompressesLiterals
         self.context = context
     }
 

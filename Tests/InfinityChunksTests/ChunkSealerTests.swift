@@ -63,6 +63,13 @@ func randomBytes(_ count: Int) -> [UInt8] {
         }
     }
 
+    /// The default level compresses data with smaller match tables; other levels keep zstd's.
+    @Test func dataAtTheDefaultLevelUsesSmallerMatchTables() {
+        let key = SecureBytes.random(count: 32)
+        #expect(ChunkSealer(contentKey: key).dataMatchTables.map { [$0.hashLog, $0.chainLog] } == [16, 14])
+        for level: Int32 in [1, 2, 4, 19, -3] { #expect(ChunkSealer(contentKey: key, compressionLevel: level).dataMatchTables == nil) }
+    }
+
     @Test func convergentWithinAnAgentOpaqueAcrossAgents() throws {
         let data = textLike(5000)
         let first = data.withUnsafeBytes { sealer.reference(for: $0) }

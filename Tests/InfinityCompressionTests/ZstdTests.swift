@@ -197,6 +197,16 @@ import Testing
         #expect(try ZstdDecompressor().decompress(coded, expectedSize: text.count) == text)
     }
 
+    @Test func smallerMatchTablesStillRoundTripAndBadOnesAreRefused() throws {
+        let compressor = try ZstdCompressor(level: 3, matchTables: (hashLog: 16, chainLog: 14))
+        let compressed = try compressor.compress(text)
+        #expect(compressed.count < text.count)
+        #expect(try ZstdDecompressor().decompress(compressed, expectedSize: text.count) == text)
+        let error = #expect(throws: CompressionError.self) { try ZstdCompressor(level: 3, matchTables: (hashLog: 40, chainLog: 14)) }
+        #expect(error?.code == .invalidArgument)
+        #expect(error?.message.contains("hash table log 40") == true)
+    }
+
     @Test func libraryFacts() {
         #expect(Zstd.versionString.hasPrefix("1."))
         #expect(Zstd.compressBound(0) > 0)

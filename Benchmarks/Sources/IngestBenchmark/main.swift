@@ -118,7 +118,7 @@ func measureStages(file: String) async throws {
         let hashTime = await seconds {
             refs = chunks.map { chunk in chunk.withUnsafeBytes { sealer.reference(for: $0) } }
         }
-        let compressor = try ZstdCompressor(level: sealer.compressionLevel)
+        let compressor = try ZstdCompressor(level: sealer.compressionLevel, matchTables: sealer.dataMatchTables)
         var compressedBytes = 0
         let compressTime = try await seconds {
             for chunk in chunks {
