@@ -45,7 +45,7 @@ public struct MapEditBuffer: Sendable {
     public var isEmpty: Bool { records.isEmpty }
 
     /// Edits appended, counting every edit of a key.
-    public var editCount: Int { records.count }
+    var editCount: Int { records.count }
 
     /// Memory the buffer holds, in bytes.
     public var byteCount: Int {
@@ -68,7 +68,7 @@ public struct MapEditBuffer: Sendable {
     }
 
     /// Records an edit whose key and value lie in memory the caller owns (copied here).
-    public mutating func append(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer?) throws {
+    mutating func append(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer?) throws {
         guard key.count <= TreeWriter.maximumKeyLength else {
             throw TreeError(.invalidArgument, "a key of \(key.count) bytes is longer than the limit of \(TreeWriter.maximumKeyLength)")
         }
