@@ -4,8 +4,8 @@ import PackageDescription
 
 // Layers, bottom up (see Docs/ARCHITECTURE.md):
 //   C libraries (one system-library target each, imported by exactly one wrapper)
-//   InfinityCrypto · InfinitySQLite · InfinityCompression   — the wrappers
-//   InfinityBackends  — where objects live (local directory, memory)
+//   InfinityCrypto · InfinitySQLite · InfinityCompression · InfinityHTTP   — the wrappers
+//   InfinityBackends  — where objects live (local directory, SQLite file, S3, memory)
 //   InfinityPacks     — sealed chunks grouped into packs, and the chunk index
 //   InfinityChunks    — content-defined chunking, sealing, ChunkRef
 //   InfinityTrees     — prolly-tree maps and lists over sealed chunks: edit, diff
@@ -40,6 +40,11 @@ let package = Package(
             pkgConfig: "libzstd",
             providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]
         ),
+        .systemLibrary(
+            name: "CInfinityCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"]), .brew(["curl"])]
+        ),
 
         // Linux system calls the Glibc module lacks (extended attributes, O_NOATIME).
         .target(name: "CInfinitySystem"),
@@ -47,8 +52,9 @@ let package = Package(
         .target(name: "InfinityCrypto", dependencies: ["CInfinityOpenSSL"]),
         .target(name: "InfinitySQLite", dependencies: ["CInfinitySQLite"]),
         .target(name: "InfinityCompression", dependencies: ["CInfinityZstd"]),
+        .target(name: "InfinityHTTP", dependencies: ["CInfinityCurl"]),
 
-        .target(name: "InfinityBackends", dependencies: ["InfinityCrypto", "InfinitySQLite"]),
+        .target(name: "InfinityBackends", dependencies: ["InfinityCrypto", "InfinitySQLite", "InfinityHTTP"]),
         .target(name: "InfinityPacks", dependencies: ["InfinityBackends", "InfinityCrypto", "InfinitySQLite"]),
         .target(
             name: "InfinityChunks",
@@ -82,6 +88,7 @@ let package = Package(
         .testTarget(name: "InfinityCryptoTests", dependencies: ["InfinityCrypto"]),
         .testTarget(name: "InfinitySQLiteTests", dependencies: ["InfinitySQLite", "InfinityTestSupport"]),
         .testTarget(name: "InfinityCompressionTests", dependencies: ["InfinityCompression"]),
+        .testTarget(name: "InfinityHTTPTests", dependencies: ["InfinityHTTP"]),
         .testTarget(name: "InfinityBackendsTests", dependencies: ["InfinityBackends", "InfinityCrypto", "InfinityTestSupport"]),
         .testTarget(name: "InfinityPacksTests", dependencies: ["InfinityPacks", "InfinitySQLite", "InfinityTestSupport"]),
         .testTarget(name: "InfinityChunksTests", dependencies: ["InfinityChunks", "InfinityTestSupport"]),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian packages InfinityDB builds against (OpenSSL 3, SQLite, zstd), if missing,
-# and those a release binary with the Swift libraries linked in needs (Foundation's networking
-# and XML parts link libcurl and libxml2).
+# Installs the Debian packages InfinityDB builds against (OpenSSL 3, SQLite, zstd, libcurl for
+# the S3 backend's requests), if missing, and libxml2, which Foundation's XML parser (reading S3
+# listings) links.
 set -euo pipefail
 packages=(libssl-dev libsqlite3-dev libzstd-dev pkg-config libcurl4-openssl-dev libxml2-dev)
 missing=()

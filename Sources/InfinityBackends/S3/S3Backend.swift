@@ -1,10 +1,7 @@
 import Foundation
 import InfinityCrypto
+import InfinityHTTP
 import Synchronization
-
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 /// A store in an S3-compatible bucket: each object is one S3 object under the configured prefix.
 ///
@@ -13,15 +10,12 @@ import FoundationNetworking
 /// backoff. A PUT replaces an object whole, so readers never see a partial one.
 public final class S3Backend: ConditionalWrites {
     public let configuration: S3Configuration
-    private let session: URLSession
+    private let client: HTTPClient
     private let slots: AsyncSemaphore
 
     public init(configuration: S3Configuration) {
         self.configuration = configuration
-        let sessionConfiguration = URLSessionConfiguration.ephemeral
-        sessionConfiguration.timeoutIntervalForRequest = 120
-        sessionConfiguration.httpMaximumConnectionsPerHost = configuration.maximumConcurrentRequests
-        session = URLSession(configuration: sessionConfiguration)
+        client = HTTPClient(maximumIdleConnections: configuration.maximumConcurrentRequests)
         slots = AsyncSemaphore(configuration.maximumConcurrentRequests)
     }
 
@@ -255,15 +249,8 @@ public final class S3Backend: ConditionalWrites {
             let request = makeRequest(
                 method, key: key, query: query, headers: extra, body: body, payloadHash: payloadHash, bucketOnly: bucketOnly)
             do {
-                let (data, urlResponse) = try await session.data(for: request)
-                guard let http = urlResponse as? HTTPURLResponse else {
-                    throw BackendError(code: .io, objectName: key, message: "\(configuration.description) gave a response that is not HTTP")
-                }
-                var headers: [String: String] = [:]
-                for (name, value) in http.allHeaderFields {
-                    if let name = name as? String, let value = value as? String { headers[name.lowercased()] = value }
-                }
-                let response = Response(status: http.statusCode, headers: headers, body: Array(data))
+                let answer = try await client.send(request)
+                let response = Response(status: answer.status, headers: answer.headers, body: answer.body)
                 if response.status == 429 || response.status >= 500 {
                     lastError = failure(response, key, method)
                     continue
@@ -286,7 +273,7 @@ public final class S3Backend: ConditionalWrites {
     private func makeRequest(
         _ method: String, key: String?, query: [(String, String)], headers extra: [String: String], body: [UInt8], payloadHash: String,
         bucketOnly: Bool
-    ) -> URLRequest {
+    ) -> HTTPRequest {
         let endpoint = configuration.endpoint
         var host = endpoint.host!
         var path = ""
@@ -304,12 +291,10 @@ public final class S3Backend: ConditionalWrites {
         let signed = configuration.signer.signedHeaders(
             method: method, path: path, query: query, headers: headers, payloadHash: payloadHash, date: Date())
         let queryText = query.map { "\(SignatureV4.encode($0.0))=\(SignatureV4.encode($0.1))" }.joined(separator: "&")
-        let url = URL(string: "\(endpoint.scheme!)://\(hostHeader)\(path)\(queryText.isEmpty ? "" : "?" + queryText)")!
-        var request = URLRequest(url: url)
-        request.httpMethod = method
-        for (name, value) in signed where name != "host" { request.setValue(value, forHTTPHeaderField: name) }
-        if method == "PUT" || !body.isEmpty { request.httpBody = Data(body) }
-        return request
+        // curl sends the same Host header, from the URL.
+        return HTTPRequest(
+            method: method, url: "\(endpoint.scheme!)://\(hostHeader)\(path)\(queryText.isEmpty ? "" : "?" + queryText)",
+            headers: signed.filter { $0.key != "host" }.map { (name: $0.key, value: $0.value) }, body: body)
     }
 
     // MARK: Errors
