@@ -105,9 +105,12 @@ extension Store {
                 }
             }
             defer { warming?.cancel() }
+            // The history's version is read meanwhile too; it is checked once the keys are known.
+            let version = Task { try await history.readVersion() }
+            defer { version.cancel() }
             let store = try await open(
                 backend: backend, indexPath: indexPath, historyPath: history.refsPath, location: url,
-                passphrase: passphrase, prepareHistory: { keys in try await history.pull(key: keys.recordsKey) })
+                passphrase: passphrase, prepareHistory: { keys in try await history.pull(key: keys.recordsKey, version: try await version.value) })
             packKinds.index.withLock { $0 = store.chunks.packs.index }
             store.remoteHistory.withLock { $0 = history }
             return store
@@ -224,14 +227,20 @@ final class RemoteHistory: Sendable {
 
     private static func object(_ file: String, version: String) -> String { "history/\(version)/\(file)" }
 
-    /// Takes the store's history when it is newer than the copy.
+    /// The `history/version` object and its tag, nil when the store has none yet.
+    func readVersion() async throws -> (bytes: [UInt8], version: String)? {
+        try await backend.getVersioned(Self.versionObject)
+    }
+
+    /// Takes the store's history when it is newer than the copy, given the `history/version`
+    /// object as ``readVersion()`` read it.
     ///
     /// - Throws: ``StoreError/Code/rollback`` when the store offers a version whose sequence
     ///   number is not above the highest this machine has seen (or an unauthenticated one after
     ///   authenticated ones); ``StoreError/Code/corrupt`` when the version or its files fail
     ///   authentication.
-    func pull(key: SecureBytes) async throws {
-        guard let (bytes, tag) = try await backend.getVersioned(Self.versionObject) else { return }
+    func pull(key: SecureBytes, version: (bytes: [UInt8], version: String)?) async throws {
+        guard let (bytes, tag) = version else { return }
         guard let current = try? JSONDecoder().decode(Version.self, from: Data(bytes)) else {
             throw StoreError(.corrupt, "the history version of store \(location) (\(Self.versionObject)) is damaged")
         }
@@ -258,7 +267,12 @@ final class RemoteHistory: Sendable {
                 "store \(location) offers an unauthenticated history version, but this machine has seen authenticated version \(seen): the store was rolled back; nothing was taken")
         }
         var files: [String: [UInt8]] = [:]
-        for file in Self.files { files[file] = try await backend.get(Self.object(file, version: current.version)) }
+        try await withThrowingTaskGroup(of: (String, [UInt8]).self) { group in
+            for file in Self.files {
+                group.addTask { [backend] in (file, try await backend.get(Self.object(file, version: current.version))) }
+            }
+            for try await (file, bytes) in group { files[file] = bytes }
+        }
         guard Self.snapshotDigest(files) == current.snapshot else {
             throw StoreError(
                 .corrupt, "the history files of store \(location) (history/\(current.version)/) do not match their version (damaged or tampered)")
@@ -311,7 +325,17 @@ final class RemoteHistory: Sendable {
         let sequence = (record?.highestSequence ?? 0) + 1
         var next = Version(version: Hex.encode(SecureRandom.bytes(count: 16)), snapshot: snapshot, sequence: sequence)
         next.authenticator = Hex.encode(next.expectedAuthenticator(key: key, sequence: sequence))
-        for file in Self.files { try await backend.put(Self.object(file, version: next.version), snapshots[file]!) }
+        // The files go up at once, beside a listing of the versions there before this one (the
+        // ones superseded once it is in place): one round trip before the version moves.
+        async let listed = try? await backend.list(prefix: "history/")
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for file in Self.files {
+                let (name, bytes) = (Self.object(file, version: next.version), snapshots[file]!)
+                group.addTask { [backend] in try await backend.put(name, bytes) }
+            }
+            try await group.waitForAll()
+        }
+        let earlier = await listed ?? []
         let tag: String
         do {
             tag = try await backend.put(Self.versionObject, Array(try JSONEncoder().encode(next)), ifVersion: record?.tag)
@@ -323,11 +347,11 @@ final class RemoteHistory: Sendable {
         }
         try writeRecord(Record(version: next.version, snapshot: snapshot, tag: tag, highestSequence: sequence))
         // Versions before the one this copy came from are no longer read by anyone in step.
-        let superseded = ((try? await backend.list(prefix: "history/")) ?? []).map(\.name).filter { name in
+        let superseded = earlier.map(\.name).filter { name in
             let parts = name.split(separator: "/")
             return parts.count == 3 && String(parts[1]) != next.version && String(parts[1]) != record?.version
         }
-        try? await backend.delete(superseded)
+        if !superseded.isEmpty { try? await backend.delete(superseded) }
     }
 }
 

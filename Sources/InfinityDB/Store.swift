@@ -208,6 +208,10 @@ public final class Store: Sendable {
             throw StoreError(.notAStore, "\(location) is not an InfinityDB store: it has no config object")
         }
         let configuration = try StoreConfiguration.decode(configBytes, location: location)
+        // The packs are listed while the passphrase is stretched: listing needs no key, and a
+        // remote store answers after a round trip.
+        let packListing = Task { try await backend.list(prefix: PackFormat.objectPrefix) }
+        defer { packListing.cancel() }
         let masterSecret = try await unlock(backend: backend, location: location, passphrase: passphrase)
         let keys = try AgentKeys(masterSecret: masterSecret)
         try configuration.verify(with: keys.metadataKey, location: location)
@@ -228,7 +232,7 @@ public final class Store: Sendable {
             historyPath: historyPath ?? Self.historyPath(besideIndex: indexPath))
         // A writer may have stopped between storing a pack and indexing it, or the index may be
         // new (another machine, deleted, or damaged and set aside): the packs are the truth.
-        _ = try await store.chunks.packs.indexMissingPacks()
+        _ = try await store.chunks.packs.indexMissingPacks(listed: try await packListing.value)
         store.openingNotes = recovery.map { [$0] } ?? []
         return store
     }

@@ -368,9 +368,13 @@ public final class PackStore: Sendable {
 
     /// Indexes the packs the backend holds and the index does not know: packs stored by a writer
     /// that stopped before recording them, or a whole index that is missing.
-    public func indexMissingPacks() async throws -> RebuildReport {
+    ///
+    /// - Parameter listed: the backend's packs, when the caller listed them already.
+    public func indexMissingPacks(listed: [ObjectInfo]? = nil) async throws -> RebuildReport {
         let known = try index.packNames()
-        let missing = try await backend.list(prefix: PackFormat.objectPrefix).filter { !known.contains($0.name) }
+        var packs = listed ?? []
+        if listed == nil { packs = try await backend.list(prefix: PackFormat.objectPrefix) }
+        let missing = packs.filter { !known.contains($0.name) }
         return try await index(missing, replacing: false, progress: { _, _ in })
     }
 
