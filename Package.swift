@@ -46,7 +46,7 @@ let package = Package(
             providers: [.apt(["libcurl4-openssl-dev"]), .brew(["curl"])]
         ),
 
-        // Linux system calls the Glibc module lacks (extended attributes, O_NOATIME).
+        // Linux system calls the Glibc module lacks (extended attributes, O_NOATIME, O_DIRECT).
         .target(name: "CInfinitySystem"),
 
         .target(name: "InfinityCrypto", dependencies: ["CInfinityOpenSSL"]),
@@ -54,7 +54,7 @@ let package = Package(
         .target(name: "InfinityCompression", dependencies: ["CInfinityZstd"]),
         .target(name: "InfinityHTTP", dependencies: ["CInfinityCurl"]),
 
-        .target(name: "InfinityBackends", dependencies: ["InfinityCrypto", "InfinitySQLite", "InfinityHTTP"]),
+        .target(name: "InfinityBackends", dependencies: ["InfinityCrypto", "InfinitySQLite", "InfinityHTTP", "CInfinitySystem"]),
         .target(name: "InfinityPacks", dependencies: ["InfinityBackends", "InfinityCrypto", "InfinitySQLite"]),
         .target(
             name: "InfinityChunks",

@@ -12,3 +12,11 @@ int infinity_start_writeback(int descriptor) {
     return 0;
 #endif
 }
+
+int infinity_direct_io_flag(void) {
+#ifdef O_DIRECT
+    return O_DIRECT;
+#else
+    return 0;
+#endif
+}

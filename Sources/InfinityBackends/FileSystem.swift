@@ -12,6 +12,9 @@ import FoundationEssentials
 import Foundation
 #endif
 
+import CInfinitySystem
+import Synchronization
+
 /// A failed system call: which call, on which path, and `errno`.
 struct SystemCallFailure: Error {
     var errno: Int32
@@ -101,6 +104,47 @@ enum FileSystem {
                 throw SystemCallFailure(errno: result < 0 ? errno : EIO, operation: "write", path: path)
             }
         }
+    }
+
+    /// ``writeAll(_:_:path:)`` for a large object into a new, empty file: its whole 4 KiB blocks
+    /// go past the page cache (O_DIRECT), through a small aligned buffer, and the rest through it.
+    ///
+    /// A pack is written once and then synced; copying it into page-cache pages first cost
+    /// about 1 ns a byte of kernel time here (5% of a first backup's CPU), and a sync of the
+    /// file then writes those pages out anyway. Where the filesystem or device refuses direct
+    /// I/O (tmpfs, some network filesystems) the bytes go through the page cache as before.
+    static func writeAllPastCache(_ descriptor: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws(SystemCallFailure) {
+        let flags = fcntl(descriptor, F_GETFL)
+        let direct = infinity_direct_io_flag()
+        guard bytes.count >= DirectWriteBuffer.size, direct != 0, flags >= 0, fcntl(descriptor, F_SETFL, flags | direct) == 0 else {
+            return try writeAll(descriptor, bytes, path: path)
+        }
+        let buffer = DirectWriteBuffer.take()
+        defer { DirectWriteBuffer.give(back: buffer) }
+        let wholeBlocks = bytes.count / DirectWriteBuffer.alignment * DirectWriteBuffer.alignment
+        var written = 0
+        blocks: while written < wholeBlocks {
+            let length = min(DirectWriteBuffer.size, wholeBlocks - written)
+            buffer.pointer.copyMemory(from: bytes.baseAddress! + written, byteCount: length)
+            var done = 0
+            while done < length {
+                let result = write(descriptor, buffer.pointer + done, length - done)
+                if result > 0 {
+                    done += result
+                } else if result < 0 && errno == EINTR {
+                    continue
+                } else if result < 0 && errno == EINVAL {
+                    // Refused (or a short write left an unaligned rest): the page cache takes it.
+                    written += done
+                    break blocks
+                } else {
+                    throw SystemCallFailure(errno: result < 0 ? errno : EIO, operation: "write", path: path)
+                }
+            }
+            written += length
+        }
+        guard fcntl(descriptor, F_SETFL, flags) == 0 else { throw SystemCallFailure(errno: errno, operation: "fcntl", path: path) }
+        try writeAll(descriptor, UnsafeRawBufferPointer(rebasing: bytes[written...]), path: path)
     }
 
     /// Fills `buffer` from `offset`; a file that ends before the buffer is full is an error.
@@ -227,5 +271,33 @@ extension FileSystem.FileStatus {
             isSymbolicLink: type == S_IFLNK,
             size: Int(information.st_size)
         )
+    }
+}
+
+/// The aligned memory direct writes go through, kept for the next write rather than freed.
+struct DirectWriteBuffer: @unchecked Sendable {
+    /// Buffer addresses, file offsets and lengths of direct writes are multiples of this (the
+    /// largest logical block size of common devices).
+    static let alignment = 4096
+    /// Bytes per direct write: here 1 MiB writes reached the disk's rate as 16 MiB ones did.
+    static let size = 1 << 20
+    /// Buffers kept: writes run on at most a few threads at once.
+    private static let keptAtMost = 4
+    private static let spares = Mutex<[DirectWriteBuffer]>([])
+
+    let pointer: UnsafeMutableRawPointer
+
+    static func take() -> DirectWriteBuffer {
+        spares.withLock { $0.popLast() }
+            ?? DirectWriteBuffer(pointer: UnsafeMutableRawPointer.allocate(byteCount: size, alignment: alignment))
+    }
+
+    static func give(back buffer: DirectWriteBuffer) {
+        let kept = spares.withLock { spares in
+            guard spares.count < keptAtMost else { return false }
+            spares.append(buffer)
+            return true
+        }
+        if !kept { buffer.pointer.deallocate() }
     }
 }

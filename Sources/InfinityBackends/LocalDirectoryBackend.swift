@@ -93,7 +93,7 @@ public final class LocalDirectoryBackend: Backend {
         do {
             let descriptor = try createTemporaryFile(temporaryPath, in: directory)
             do {
-                try data.withUnsafeBytes { try FileSystem.writeAll(descriptor, $0, path: temporaryPath) }
+                try data.withUnsafeBytes { try FileSystem.writeAllPastCache(descriptor, $0, path: temporaryPath) }
                 try FileSystem.synchronize(descriptor, path: temporaryPath)
             } catch {
                 close(descriptor)

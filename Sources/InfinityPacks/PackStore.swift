@@ -89,10 +89,15 @@ public final class PackStore: Sendable {
     /// writer is adding it — the duplicate then costs nothing more. `ownData`: the id came from
     /// this agent's content key, so only a copy it wrote itself counts
     /// (``ChunkIndex/containsOwnData(_:)``).
+    ///
+    /// The index is asked outside the state lock, as the claim of many ids does:
+    /// other writers add their chunks meanwhile instead of waiting for the query (on two cores,
+    /// a writer waiting on the lock is a core doing nothing).
     public func claim(_ id: ChunkID, ownData: Bool = false) throws -> Bool {
-        try state.withLock { state in
+        if state.withLock({ $0.pending[id] != nil }) { return false }
+        if try ownData ? index.containsOwnData(id) : index.contains(id) { return false }
+        return state.withLock { state in
             if state.pending[id] != nil { return false }
-            if try ownData ? index.containsOwnData(id) : index.contains(id) { return false }
             state.pending[id] = .claimed
             return true
         }

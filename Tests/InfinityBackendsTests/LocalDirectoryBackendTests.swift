@@ -54,6 +54,31 @@ import Testing
         }
     }
 
+    /// Large objects go to disk past the page cache in whole 4 KiB blocks and the rest through
+    /// it: every length around those edges comes back whole, in one read and in ranges, and a
+    /// direct write into a file on any filesystem (here the test's temporary one) leaves exactly
+    /// the bytes given.
+    @Test func largeObjectsOfEveryAlignmentRoundTrip() async throws {
+        try await withTemporaryDirectory { directory in
+            let backend = try LocalDirectoryBackend(root: directory)
+            let block = DirectWriteBuffer.alignment
+            let sizes = [
+                DirectWriteBuffer.size - 1, DirectWriteBuffer.size, DirectWriteBuffer.size + 1, 2 * DirectWriteBuffer.size + block,
+                3 * DirectWriteBuffer.size + block - 1, 5 * DirectWriteBuffer.size + 12_345,
+            ]
+            for (number, size) in sizes.enumerated() {
+                let bytes = (0..<size).map { UInt8(truncatingIfNeeded: ($0 &* 2_654_435_761) >> 13 ^ number) }
+                let name = "packs/\(number)"
+                try await backend.put(name, bytes)
+                #expect(try await backend.get(name) == bytes, "size \(size)")
+                let tail = max(0, size - block - 7)..<size
+                #expect(try await backend.get(name, range: tail) == Array(bytes[tail]), "size \(size)")
+                let onDisk = try FileManager.default.attributesOfItem(atPath: "\(directory)/\(name)")[.size] as? Int
+                #expect(onDisk == bytes.count)
+            }
+        }
+    }
+
     @Test func objectLivesAtItsPathBelowTheRoot() async throws {
         try await withTemporaryDirectory { directory in
             let backend = try LocalDirectoryBackend(root: directory + "/store/")

@@ -1,8 +1,8 @@
 #ifndef C_INFINITY_SYSTEM_H
 #define C_INFINITY_SYSTEM_H
 
-// System calls the Swift Glibc module leaves out: extended attributes, O_NOATIME, mallopt,
-// sync_file_range.
+// System calls the Swift Glibc module leaves out: extended attributes, O_NOATIME, O_DIRECT,
+// mallopt, sync_file_range.
 #include <fcntl.h>
 #include <sys/types.h>
 #include <sys/xattr.h>
@@ -44,5 +44,8 @@ static inline void infinity_release_free_memory(void) {
 // Starts writing a file's dirty pages to its disk without waiting for them (Linux); elsewhere it
 // does nothing. Returns 0, or -1 with errno set.
 int infinity_start_writeback(int descriptor);
+
+// The O_DIRECT open flag (writes that bypass the page cache), or 0 where there is none.
+int infinity_direct_io_flag(void);
 
 #endif
