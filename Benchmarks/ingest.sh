@@ -89,7 +89,8 @@ goal("read back", m["read_back"], 1000, "openssl aes-256-gcm", m["ref_aes_gcm"])
 goal("re-ingest (all duplicates)", m["reingest"], 1000, "openssl hmac(sha256)", m["ref_hmac"])
 rss = m["time_max_rss_kib"] / 1024
 print(f"\npeak RSS of the pipeline process: {rss:.0f} MiB (goal < 200 MiB) {'ok' if rss < 200 else 'MISS'}")
-print("read back and re-ingest read from the page cache (the input was just written); ingest writes and syncs every pack.")
+print("ingest writes and syncs every pack, past the page cache; read back reads the packs from the disk, and re-ingest")
+print("reads its input from the page cache (it was just read).")
 print(f"stored: {m['stored_bytes'] / 2**20:.0f} MiB in {m['packs']:.0f} packs for {size / 2**20:.0f} MiB of input"
       f" (text sample compresses {m['compression_ratio_text']:.2f}x)")
 PY

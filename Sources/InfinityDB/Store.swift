@@ -201,6 +201,10 @@ public final class Store: Sendable {
         backend: any Backend, indexPath: String, historyPath: String?, location: String, passphrase: SecureBytes,
         prepareHistory: (AgentKeys) async throws -> Void
     ) async throws -> Store {
+        // The key files are listed while the config is read: a remote store answers each after
+        // a round trip.
+        let keyListing = Task { try await backend.list(prefix: keysPrefix) }
+        defer { keyListing.cancel() }
         let configBytes: [UInt8]
         do {
             configBytes = try await backend.get(StoreConfiguration.objectName)
@@ -212,7 +216,7 @@ public final class Store: Sendable {
         // remote store answers after a round trip.
         let packListing = Task { try await backend.list(prefix: PackFormat.objectPrefix) }
         defer { packListing.cancel() }
-        let masterSecret = try await unlock(backend: backend, location: location, passphrase: passphrase)
+        let masterSecret = try await unlock(keyFiles: try await keyListing.value, backend: backend, location: location, passphrase: passphrase)
         let keys = try AgentKeys(masterSecret: masterSecret)
         try configuration.verify(with: keys.metadataKey, location: location)
         _ = try configuration.dataChunking.validated(location: location)
@@ -290,9 +294,8 @@ public final class Store: Sendable {
 
     /// Tries each key file with the passphrase.
     private static func unlock(
-        backend: any Backend, location: String, passphrase: SecureBytes
+        keyFiles: [ObjectInfo], backend: any Backend, location: String, passphrase: SecureBytes
     ) async throws -> SecureBytes {
-        let keyFiles = try await backend.list(prefix: keysPrefix)
         guard !keyFiles.isEmpty else {
             throw StoreError(.corrupt, "store \(location) has no key files (keys/ is empty)")
         }
