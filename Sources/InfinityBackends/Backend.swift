@@ -48,12 +48,19 @@ public protocol Backend: Sendable {
     /// Removes every object in `names`; missing ones are not an error. Backends that can remove
     /// many objects in one request (S3) do; the default deletes them one by one.
     func delete(_ names: [String]) async throws
+
+    /// A hint that the object will be read soon: a local directory starts reading its file into
+    /// the page cache and returns without waiting. Errors and missing objects are ignored. By
+    /// default nothing is done.
+    func readAhead(_ name: String) async
 }
 
 extension Backend {
     public func scan(_ name: String, range: Range<Int>, objectSize: Int) async throws -> [UInt8] {
         try await get(name, range: range)
     }
+
+    public func readAhead(_ name: String) async {}
 
     public func delete(_ names: [String]) async throws {
         for name in names { try ObjectName.validate(name) }

@@ -102,6 +102,12 @@ public final class CachingBackend: Backend {
         try await remote.put(name, data)
     }
 
+    /// Reads ahead the local copy, when the cache holds one; the backend behind is not asked.
+    public func readAhead(_ name: String) async {
+        guard state.withLock({ $0.entries[name] != nil }) else { return }
+        await cache.readAhead(name)
+    }
+
     public func get(_ name: String) async throws -> [UInt8] {
         try ObjectName.validate(name)
         if let bytes = fromWindow(name) { return bytes }

@@ -123,6 +123,18 @@ public final class LocalDirectoryBackend: Backend {
         }
     }
 
+    public func readAhead(_ name: String) async {
+        guard ObjectName.isValid(name) else { return }
+        let path = path(of: name)
+        _ = try? await BlockingIO.run {
+            let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+            guard descriptor >= 0 else { return }
+            // Queues the reads and returns; the kernel reads the file in the background.
+            _ = posix_fadvise(descriptor, 0, 0, POSIX_FADV_WILLNEED)
+            close(descriptor)
+        }
+    }
+
     public func get(_ name: String) async throws -> [UInt8] {
         try ObjectName.validate(name)
         let path = path(of: name)

@@ -216,20 +216,40 @@ public final class Store: Sendable {
         // remote store answers after a round trip.
         let packListing = Task { try await backend.list(prefix: PackFormat.objectPrefix) }
         defer { packListing.cancel() }
-        let masterSecret = try await unlock(keyFiles: try await keyListing.value, backend: backend, location: location, passphrase: passphrase)
-        let keys = try AgentKeys(masterSecret: masterSecret)
-        try configuration.verify(with: keys.metadataKey, location: location)
-        _ = try configuration.dataChunking.validated(location: location)
-        _ = try configuration.metadataChunking.validated(location: location)
-        guard configuration.ownerAgentID == keys.identity(name: configuration.ownerName).id.description else {
-            throw StoreError(.corrupt, "store \(location): the unlocked key does not belong to the store's owner")
+        // The chunk index opens meanwhile too (reading its log of recent packs), and then the
+        // newest metadata packs are read ahead: most commands go on to read trees, and a cold
+        // disk cache then answers from memory (an unchanged re-backup of 65k files: 0.87 ->
+        // 0.76 s with its 7 MB of tree packs in memory).
+        let indexOpening = Task {
+            let opened = try openIndex(at: indexPath)
+            let treePacks = (try? opened.0.newestPacks(of: .metadata, upTo: Self.treePacksReadAhead)) ?? []
+            if !treePacks.isEmpty {
+                Task.detached(priority: .utility) { for name in treePacks { await backend.readAhead(name) } }
+            }
+            return opened
         }
-        guard (1...(1 << 30)).contains(configuration.targetPackSize), (-7...22).contains(configuration.compressionLevel)
-        else {
-            throw StoreError(.corrupt, "store \(location) has an invalid pack size or compression level")
+        let masterSecret: SecureBytes
+        let keys: AgentKeys
+        do {
+            masterSecret = try await unlock(keyFiles: try await keyListing.value, backend: backend, location: location, passphrase: passphrase)
+            keys = try AgentKeys(masterSecret: masterSecret)
+            try configuration.verify(with: keys.metadataKey, location: location)
+            _ = try configuration.dataChunking.validated(location: location)
+            _ = try configuration.metadataChunking.validated(location: location)
+            guard configuration.ownerAgentID == keys.identity(name: configuration.ownerName).id.description else {
+                throw StoreError(.corrupt, "store \(location): the unlocked key does not belong to the store's owner")
+            }
+            guard (1...(1 << 30)).contains(configuration.targetPackSize), (-7...22).contains(configuration.compressionLevel)
+            else {
+                throw StoreError(.corrupt, "store \(location) has an invalid pack size or compression level")
+            }
+            try await prepareHistory(keys)
+        } catch {
+            // Nothing of a failed open keeps running (or writing) after it returns.
+            _ = try? await indexOpening.value
+            throw error
         }
-        try await prepareHistory(keys)
-        let (index, recovery) = try openIndex(at: indexPath)
+        let (index, recovery) = try await indexOpening.value
         let store = try Store(
             location: location, backend: backend, configuration: configuration, masterSecret: masterSecret,
             keys: keys, index: index,
@@ -240,6 +260,9 @@ public final class Store: Sendable {
         store.openingNotes = recovery.map { [$0] } ?? []
         return store
     }
+
+    /// How many bytes of the newest metadata packs opening a store reads ahead.
+    static let treePacksReadAhead = 64 << 20
 
     /// Opens the chunk index. One SQLite reports as damaged is only a cache of what the packs
     /// say, so it is moved aside (kept for inspection) and a new one is built from the packs.

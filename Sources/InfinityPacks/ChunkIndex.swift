@@ -420,6 +420,24 @@ public final class ChunkIndex: Sendable {
         }
     }
 
+    /// The names of the newest packs of `kind` (last indexed first), as many as add up to no
+    /// more than `byteLimit` bytes. Retired packs are left out.
+    public func newestPacks(of kind: PackKind, upTo byteLimit: Int) throws -> [String] {
+        try withLog("listing packs") { db, _ in
+            var names: [String] = []
+            var total = 0
+            let rows = try db.cachedStatement("SELECT name, size FROM packs WHERE kind = ? AND retired = 0 ORDER BY id DESC")
+                .rows([.integer(Int64(kind.rawValue))])
+            for row in rows {
+                guard case .text(let name) = row[0], case .integer(let size) = row[1] else { continue }
+                guard total + Int(size) <= byteLimit else { break }
+                total += Int(size)
+                names.append(name)
+            }
+            return names
+        }
+    }
+
     /// The kind of an indexed pack, or nil when the index does not know it.
     public func kind(ofPack name: String) throws -> PackKind? {
         try withLog("reading pack \(name)") { db, _ in

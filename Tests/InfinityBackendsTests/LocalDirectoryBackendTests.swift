@@ -79,6 +79,19 @@ import Testing
         }
     }
 
+    /// Reading ahead is a hint: an object, a missing one and a name that is no object name are
+    /// all taken without an error, and the object reads back the same.
+    @Test func readingAheadIsAHintThatNeverFails() async throws {
+        try await withTemporaryDirectory { directory in
+            let backend = try LocalDirectoryBackend(root: directory)
+            try await backend.put("packs/ab/one", Array(repeating: 7, count: 10_000))
+            await backend.readAhead("packs/ab/one")
+            await backend.readAhead("packs/ab/missing")
+            await backend.readAhead("../outside")
+            #expect(try await backend.get("packs/ab/one") == Array(repeating: 7, count: 10_000))
+        }
+    }
+
     @Test func objectLivesAtItsPathBelowTheRoot() async throws {
         try await withTemporaryDirectory { directory in
             let backend = try LocalDirectoryBackend(root: directory + "/store/")

@@ -51,6 +51,21 @@ import Testing
 
     /// The lookup of many ids answers for each as the lookup of one does: logged and filed
     /// chunks are there, condemned, received and unknown ones are not, in the order given.
+    /// What opening a store reads ahead: the newest packs of a kind, newest first, within a
+    /// byte budget.
+    @Test func newestPacksOfAKindWithinABudget() async throws {
+        let index = try ChunkIndex(path: ":memory:")
+        for number in 0..<5 {
+            try index.record(
+                packName: "packs/aa/metadata-\(number)", kind: .metadata, size: 1000 + number, entries: entries(number * 10..<number * 10 + 10))
+            try index.record(packName: "packs/bb/data-\(number)", kind: .data, size: 5000, entries: entries(100 + number * 10..<110 + number * 10))
+        }
+        #expect(try index.newestPacks(of: .metadata, upTo: 3009) == ["packs/aa/metadata-4", "packs/aa/metadata-3", "packs/aa/metadata-2"])
+        #expect(try index.newestPacks(of: .metadata, upTo: 3008) == ["packs/aa/metadata-4", "packs/aa/metadata-3"])
+        #expect(try index.newestPacks(of: .metadata, upTo: 1003) == [])
+        #expect(try index.newestPacks(of: .data, upTo: 1 << 20).count == 5)
+    }
+
     @Test func ownDataLookupOfManyIds() async throws {
         try await withTemporaryDirectory { directory in
             let path = directory + "/index.sqlite"
