@@ -109,8 +109,9 @@ extension Store {
             let version = Task { try await history.readVersion() }
             defer { version.cancel() }
             let store = try await open(
-                backend: backend, indexPath: indexPath, historyPath: history.refsPath, location: url,
-                passphrase: passphrase, prepareHistory: { keys in try await history.pull(key: keys.recordsKey, version: try await version.value) })
+                backend: backend, indexPath: indexPath, historyPath: history.refsPath, location: url, passphrase: passphrase,
+                historyVersionRead: { _ = try? await version.value },
+                prepareHistory: { keys in try await history.pull(key: keys.recordsKey, version: try await version.value) })
             packKinds.index.withLock { $0 = store.chunks.packs.index }
             store.remoteHistory.withLock { $0 = history }
             return store
@@ -340,10 +341,20 @@ final class RemoteHistory: Sendable {
         do {
             tag = try await backend.put(Self.versionObject, Array(try JSONEncoder().encode(next)), ifVersion: record?.tag)
         } catch let error as BackendError where error.code == .preconditionFailed {
-            try? await backend.delete(Self.files.map { Self.object($0, version: next.version) })
-            throw StoreError(
-                .conflict,
-                "the history of store \(location) was changed elsewhere while this ran; nothing of it was lost there, but this change to refs was not saved: run the command again")
+            // A write that landed but whose answer was lost is retried, and the retry is refused
+            // because the version moved: to ours. Then the push succeeded, and its files stay.
+            let current = try? await backend.getVersioned(Self.versionObject)
+            let currentVersion = current.flatMap { try? JSONDecoder().decode(Version.self, from: Data($0.bytes)) }
+            if let current, currentVersion?.version == next.version {
+                tag = current.version
+            } else {
+                // Only files that are certainly not the store's version go; unread, they stay
+                // until a later push finds them superseded.
+                if currentVersion != nil { try? await backend.delete(Self.files.map { Self.object($0, version: next.version) }) }
+                throw StoreError(
+                    .conflict,
+                    "the history of store \(location) was changed elsewhere while this ran; nothing of it was lost there, but this change to refs was not saved: run the command again")
+            }
         }
         try writeRecord(Record(version: next.version, snapshot: snapshot, tag: tag, highestSequence: sequence))
         // Versions before the one this copy came from are no longer read by anyone in step.

@@ -74,7 +74,7 @@ public final class HTTPClient: Sendable {
     /// `HTTPError` when there is no answer, and `CancellationError` when the task is cancelled
     /// while the request is under way.
     public func send(_ request: HTTPRequest) async throws -> HTTPResponse {
-        let transfer = Transfer(body: request.body)
+        let transfer = Transfer(body: request.body, expectsBody: request.method != "HEAD")
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 // A thread per request: a concurrent dispatch queue would run no more requests at
@@ -163,11 +163,7 @@ public final class HTTPClient: Sendable {
     }
 
     private func takeHandle(for request: HTTPRequest) throws -> EasyHandle {
-        if let handle = idleHandles.withLock({ $0.popLast() }) {
-            // Forget the last request's options; the connection and DNS caches stay.
-            curl_easy_reset(handle.pointer)
-            return handle
-        }
+        if let handle = idleHandles.withLock({ $0.popLast() }) { return handle }
         guard let pointer = curl_easy_init() else {
             throw HTTPError(message: "\(request.method) \(request.url): libcurl could not make a handle")
         }
@@ -175,6 +171,9 @@ public final class HTTPClient: Sendable {
     }
 
     private func returnHandle(_ handle: EasyHandle) {
+        // Forget the request's options, which point into its finished transfer; the connection
+        // and DNS caches stay.
+        curl_easy_reset(handle.pointer)
         let kept = idleHandles.withLock { handles in
             guard handles.count < maximumIdleHandles else { return false }
             handles.append(handle)
@@ -197,8 +196,13 @@ private final class Transfer: @unchecked Sendable {
     /// The most a Content-Length reserves up front; a larger body still arrives, in steps.
     static let largestReservation = 64 << 20
 
-    init(body: [UInt8]) {
+    /// Whether a body may follow the headers: a HEAD's Content-Length is the object's, not a
+    /// body's, and reserves nothing.
+    let expectsBody: Bool
+
+    init(body: [UInt8], expectsBody: Bool) {
         self.body = body
+        self.expectsBody = expectsBody
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE))
     }
 
@@ -220,7 +224,7 @@ private final class Transfer: @unchecked Sendable {
         let name = text[..<colon].trimmingWhitespace().lowercased()
         let value = text[text.index(after: colon)...].trimmingWhitespace()
         headers[name] = value
-        if name == "content-length", let length = Int(value), length > 0 {
+        if expectsBody, name == "content-length", let length = Int(value), length > 0 {
             received.reserveCapacity(min(length, Self.largestReservation))
         }
     }

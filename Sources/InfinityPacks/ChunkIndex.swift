@@ -421,12 +421,14 @@ public final class ChunkIndex: Sendable {
     }
 
     /// The names of the newest packs of `kind` (last indexed first), as many as add up to no
-    /// more than `byteLimit` bytes. Retired packs are left out.
+    /// more than `byteLimit` bytes and at most 4,096. Retired packs are left out. (After a
+    /// rebuild of the index, "newest" is the order the rebuild indexed them in.)
     public func newestPacks(of kind: PackKind, upTo byteLimit: Int) throws -> [String] {
         try withLog("listing packs") { db, _ in
             var names: [String] = []
             var total = 0
-            let rows = try db.cachedStatement("SELECT name, size FROM packs WHERE kind = ? AND retired = 0 ORDER BY id DESC")
+            // However small the packs, no more than 4,096 are named.
+            let rows = try db.cachedStatement("SELECT name, size FROM packs WHERE kind = ? AND retired = 0 ORDER BY id DESC LIMIT 4096")
                 .rows([.integer(Int64(kind.rawValue))])
             for row in rows {
                 guard case .text(let name) = row[0], case .integer(let size) = row[1] else { continue }

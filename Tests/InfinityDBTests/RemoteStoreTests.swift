@@ -1,5 +1,9 @@
 import Foundation
+import InfinityBackends
+import InfinityCrypto
+import InfinitySQLite
 import InfinityTestSupport
+import Synchronization
 import Testing
 
 @testable import InfinityDB
@@ -49,6 +53,51 @@ import Testing
             let state = try await third.snapshot("main")
             #expect(try await state.get("a", in: Gallery.notes) == "one")
             #expect(try await state.get("b", in: Gallery.notes) == "two")
+        }
+    }
+
+    /// A single-file store whose conditional write of the history's version lands but answers
+    /// "changed since read" (as a retry after a lost answer is answered): once.
+    final class VersionAnswerLost: ConditionalWrites {
+        let store: SQLiteBackend
+        let lost = Mutex(false)
+        init(_ store: SQLiteBackend) { self.store = store }
+        func put(_ name: String, _ data: [UInt8]) async throws { try await store.put(name, data) }
+        func get(_ name: String) async throws -> [UInt8] { try await store.get(name) }
+        func get(_ name: String, range: Range<Int>) async throws -> [UInt8] { try await store.get(name, range: range) }
+        func info(_ name: String) async throws -> ObjectInfo? { try await store.info(name) }
+        func list(prefix: String) async throws -> [ObjectInfo] { try await store.list(prefix: prefix) }
+        func delete(_ name: String) async throws { try await store.delete(name) }
+        func getVersioned(_ name: String) async throws -> (bytes: [UInt8], version: String)? { try await store.getVersioned(name) }
+        func put(_ name: String, _ data: [UInt8], ifVersion expected: String?) async throws -> String {
+            let tag = try await store.put(name, data, ifVersion: expected)
+            if name == RemoteHistory.versionObject, lost.withLock({ lost in defer { lost = true }; return !lost }) {
+                throw BackendError(code: .preconditionFailed, objectName: name, message: "object '\(name)' changed since it was read")
+            }
+            return tag
+        }
+    }
+
+    /// A push whose version write landed, though the answer said it had not, succeeds: its files
+    /// stay, and another machine takes the history it saved.
+    @Test func aPushWhoseAnswerWasLostStillSaves() async throws {
+        try await withTemporaryDirectory { directory in
+            let backend = VersionAnswerLost(try SQLiteBackend(path: directory + "/store.sqlite"))
+            let key = SecureBytes(copying: Array(repeating: 7, count: 32))
+            try FileManager.default.createDirectory(atPath: directory + "/machine-1", withIntermediateDirectories: true)
+            for file in RemoteHistory.files {
+                let connection = try SQLiteConnection(path: directory + "/machine-1/" + file)
+                try connection.execute("CREATE TABLE saved(value TEXT); INSERT INTO saved VALUES ('\(file)')")
+            }
+            let first = try RemoteHistory(backend: backend, directory: directory + "/machine-1", location: "test store")
+            try await first.push(key: key)
+            #expect(backend.lost.withLock { $0 })
+
+            try FileManager.default.createDirectory(atPath: directory + "/machine-2", withIntermediateDirectories: true)
+            let second = try RemoteHistory(backend: backend, directory: directory + "/machine-2", location: "test store")
+            try await second.pull(key: key, version: try await second.readVersion())
+            let rows = try SQLiteConnection(path: directory + "/machine-2/refs.sqlite").prepare("SELECT value FROM saved").rows()
+            #expect(rows.first?.first == .text("refs.sqlite"))
         }
     }
 

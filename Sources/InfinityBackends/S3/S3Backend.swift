@@ -291,10 +291,11 @@ public final class S3Backend: ConditionalWrites {
         let signed = configuration.signer.signedHeaders(
             method: method, path: path, query: query, headers: headers, payloadHash: payloadHash, date: Date())
         let queryText = query.map { "\(SignatureV4.encode($0.0))=\(SignatureV4.encode($0.1))" }.joined(separator: "&")
-        // curl sends the same Host header, from the URL.
+        // The Host header goes as signed: curl's own would leave out a default port the
+        // endpoint names (https://host:443), and the signature would not match.
         return HTTPRequest(
             method: method, url: "\(endpoint.scheme!)://\(hostHeader)\(path)\(queryText.isEmpty ? "" : "?" + queryText)",
-            headers: signed.filter { $0.key != "host" }.map { (name: $0.key, value: $0.value) }, body: body)
+            headers: signed.map { (name: $0.key, value: $0.value) }, body: body)
     }
 
     // MARK: Errors
