@@ -12,6 +12,10 @@ import BenchmarkSupport
 import Foundation
 import InfinityDB
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 func generate(path: String, bytes total: Int) throws {
     _ = FileManager.default.createFile(atPath: path, contents: nil)
     let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
@@ -70,12 +74,18 @@ final class RangeReader {
         remaining = count
     }
 
+    /// Reads straight into the pipeline's buffer, as `Store.putFile` does: FileHandle's
+    /// `read(upToCount:)` would allocate a new buffer for every read and copy it once more.
     func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         let wanted = min(buffer.count, remaining)
-        guard wanted > 0, let data = try handle.read(upToCount: wanted), !data.isEmpty else { return 0 }
-        data.copyBytes(to: buffer.bindMemory(to: UInt8.self), count: data.count)
-        remaining -= data.count
-        return data.count
+        guard wanted > 0 else { return 0 }
+        var count: Int
+        repeat {
+            count = Glibc.read(handle.fileDescriptor, buffer.baseAddress, wanted)
+        } while count < 0 && errno == EINTR
+        guard count >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        remaining -= count
+        return count
     }
 }
 
