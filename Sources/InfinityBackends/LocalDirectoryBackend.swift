@@ -59,6 +59,30 @@ public final class LocalDirectoryBackend: Backend {
         self.root = root
     }
 
+    /// Creates the folders `names` inside the folder `parent` (itself created when missing;
+    /// folders that exist already are fine) and syncs `parent` once. A store made here gets its
+    /// 256 pack folders at once, as restic's `init` does, so a commit does not create one and
+    /// sync its parent on the way.
+    public func createFolders(_ names: [String], in parent: String) throws {
+        let parentPath = path(of: parent)
+        try OwnerOnly.createDirectories(parentPath)
+        for name in names {
+            let folder = parentPath + "/" + name
+            if mkdir(folder, OwnerOnly.directoryMode) == 0 { continue }
+            let failure = errno
+            guard failure == EEXIST, (try? FileSystem.status(folder))??.isDirectory == true else {
+                throw BackendError(
+                    code: Self.code(for: failure == EEXIST ? ENOTDIR : failure), objectName: nil,
+                    message: "cannot create the folder \(folder) (mkdir: \(failure == EEXIST ? "a file that is not a folder is in the way" : String(cString: strerror(failure))))")
+            }
+        }
+        do {
+            try FileSystem.synchronizeDirectory(parentPath)
+        } catch {
+            throw backendError(error, action: "sync", name: parent, path: parentPath)
+        }
+    }
+
     /// Removes temporary files older than `age` that a process left when it stopped mid-write
     /// (a put still under way elsewhere has a younger one, which stays).
     public func removeTemporaryFiles(olderThan age: Duration) {

@@ -109,9 +109,14 @@ public final class Store: Sendable {
             for name in contents { try? FileManager.default.removeItem(atPath: (path as NSString).appendingPathComponent(name)) }
         }
         let backend = try LocalDirectoryBackend(root: path)
-        return try await create(
+        let store = try await create(
             backend: backend, indexPath: try localIndexPath(root: path), historyPath: localHistoryPath(root: path),
             location: path, agentName: agentName, passphrase: passphrase, options: options)
+        // Packs go into folders named by the first two hex digits of their names. Made now, and
+        // synced once; one that could not be made is made by the first pack put there.
+        let fanOut = (0..<256).map { String(Hex.encode([UInt8($0)])) }
+        try? backend.createFolders(fanOut, in: String(PackFormat.objectPrefix.dropLast()))
+        return store
     }
 
     /// Creates a store in any backend, with its chunk index at `indexPath` (`":memory:"` for none

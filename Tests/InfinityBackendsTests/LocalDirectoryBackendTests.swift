@@ -92,6 +92,23 @@ import Testing
         }
     }
 
+    /// The folders made ahead of the objects: all of them, again without harm, objects put
+    /// into them, and a file in the way of one refused by path.
+    @Test func foldersAreMadeAheadOfTheirObjects() async throws {
+        try await withTemporaryDirectory { directory in
+            let backend = try LocalDirectoryBackend(root: directory)
+            try backend.createFolders(["00", "7f", "ff"], in: "packs")
+            try backend.createFolders(["00", "7f", "ff"], in: "packs")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: directory + "/packs").sorted() == ["00", "7f", "ff"])
+            try await backend.put("packs/7f/one", [1, 2, 3])
+            #expect(try await backend.list(prefix: "packs/").map(\.name) == ["packs/7f/one"])
+            try Data().write(to: URL(fileURLWithPath: directory + "/packs/ab"))
+            #expect { try backend.createFolders(["ab"], in: "packs") } throws: { error in
+                "\(error)".contains(directory + "/packs/ab")
+            }
+        }
+    }
+
     @Test func objectLivesAtItsPathBelowTheRoot() async throws {
         try await withTemporaryDirectory { directory in
             let backend = try LocalDirectoryBackend(root: directory + "/store/")
