@@ -205,28 +205,27 @@ enum FileSystem {
     /// Creates `path` and any missing parents (like `mkdir -p`), syncing the parent of each
     /// directory it creates so the new directory survives a crash.
     static func createDirectories(_ path: String) throws(SystemCallFailure) {
-        if mkdir(path, OwnerOnly.directoryMode) == 0 {
-            try synchronizeDirectory(parent(of: path))
-            return
-        }
-        switch errno {
-        case EEXIST:
-            guard try status(path)?.isDirectory == true else {
-                throw SystemCallFailure(errno: ENOTDIR, operation: "mkdir", path: path,
-                                        detail: "a file that is not a directory is in the way")
-            }
-        case ENOENT where path != parent(of: path):
+        let made: Bool
+        do {
+            made = try makeDirectory(path)
+        } catch where error.errno == ENOENT && path != parent(of: path) {
             try createDirectories(parent(of: path))
-            if mkdir(path, OwnerOnly.directoryMode) == 0 {
-                try synchronizeDirectory(parent(of: path))
-            } else {
-                let failure = SystemCallFailure(errno: errno, operation: "mkdir", path: path)
-                // EEXIST: another writer created it in between, which is fine if it is a directory.
-                guard failure.errno == EEXIST, try status(path)?.isDirectory == true else { throw failure }
-            }
-        default:
-            throw SystemCallFailure(errno: errno, operation: "mkdir", path: path)
+            // Another writer may make it in between, which is fine.
+            made = try makeDirectory(path)
         }
+        if made { try synchronizeDirectory(parent(of: path)) }
+    }
+
+    /// Makes the folder `path` inside an existing one, unsynced: true when it made it, false when
+    /// a folder was there already. A file in the way is an error.
+    static func makeDirectory(_ path: String) throws(SystemCallFailure) -> Bool {
+        if mkdir(path, OwnerOnly.directoryMode) == 0 { return true }
+        let failure = SystemCallFailure(errno: errno, operation: "mkdir", path: path)
+        guard failure.errno == EEXIST else { throw failure }
+        guard try status(path)?.isDirectory == true else {
+            throw SystemCallFailure(errno: ENOTDIR, operation: "mkdir", path: path, detail: "a file that is not a directory is in the way")
+        }
+        return false
     }
 
     /// The directory holding `path` ("." for a bare name).

@@ -66,20 +66,14 @@ public final class LocalDirectoryBackend: Backend {
     public func createFolders(_ names: [String], in parent: String) throws {
         let parentPath = path(of: parent)
         try OwnerOnly.createDirectories(parentPath)
-        for name in names {
-            let folder = parentPath + "/" + name
-            if mkdir(folder, OwnerOnly.directoryMode) == 0 { continue }
-            let failure = errno
-            guard failure == EEXIST, (try? FileSystem.status(folder))??.isDirectory == true else {
-                throw BackendError(
-                    code: Self.code(for: failure == EEXIST ? ENOTDIR : failure), objectName: nil,
-                    message: "cannot create the folder \(folder) (mkdir: \(failure == EEXIST ? "a file that is not a folder is in the way" : String(cString: strerror(failure))))")
-            }
-        }
         do {
+            for name in names { _ = try FileSystem.makeDirectory(parentPath + "/" + name) }
             try FileSystem.synchronizeDirectory(parentPath)
         } catch {
-            throw backendError(error, action: "sync", name: parent, path: parentPath)
+            throw BackendError(
+                code: Self.code(for: error.errno), objectName: nil,
+                message: "cannot create the folders in \(parentPath) (\(error.operation) \(error.path): \(error.reason))",
+                cause: FileSystem.posixError(error.errno))
         }
     }
 

@@ -112,10 +112,9 @@ public final class Store: Sendable {
         let store = try await create(
             backend: backend, indexPath: try localIndexPath(root: path), historyPath: localHistoryPath(root: path),
             location: path, agentName: agentName, passphrase: passphrase, options: options)
-        // Packs go into folders named by the first two hex digits of their names. Made now, and
-        // synced once; one that could not be made is made by the first pack put there.
-        let fanOut = (0..<256).map { String(Hex.encode([UInt8($0)])) }
-        try? backend.createFolders(fanOut, in: String(PackFormat.objectPrefix.dropLast()))
+        // The pack folders are made now and synced once; one that could not be made is made by
+        // the first pack put there.
+        try? backend.createFolders(PackFormat.folderNames, in: String(PackFormat.objectPrefix.dropLast()))
         return store
     }
 

@@ -221,20 +221,12 @@ private final class Transfer: @unchecked Sendable {
             return
         }
         guard let colon = text.firstIndex(of: ":") else { return }
-        let name = text[..<colon].trimmingWhitespace().lowercased()
-        let value = text[text.index(after: colon)...].trimmingWhitespace()
+        let name = text[..<colon].trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+        let value = text[text.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
         headers[name] = value
         if expectsBody, name == "content-length", let length = Int(value), length > 0 {
             received.reserveCapacity(min(length, Self.largestReservation))
         }
-    }
-}
-
-extension Substring {
-    fileprivate func trimmingWhitespace() -> String {
-        // "\r\n" is one Character, and a whitespace one.
-        guard let first = firstIndex(where: { !$0.isWhitespace }), let last = lastIndex(where: { !$0.isWhitespace }) else { return "" }
-        return String(self[first...last])
     }
 }
 

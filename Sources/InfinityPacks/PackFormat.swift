@@ -83,6 +83,10 @@ public enum PackFormat {
     /// The folder under which all packs live.
     public static let objectPrefix = "packs/"
 
+    /// The folders inside it that packs are spread over, `00` to `ff`: the first two hex
+    /// digits of a pack's name (see ``objectName(forSealedTrailer:)``).
+    public static let folderNames = (0...255).map { Hex.encode([UInt8($0)]) }
+
     /// The size of a pack holding `count` sealed chunks of `chunkBytes` bytes in all: the chunks,
     /// the sealed trailer that lists them, and the footer.
     public static func packSize(chunkBytes: Int, count: Int) -> Int {

@@ -377,8 +377,8 @@ public final class PackStore: Sendable {
     /// - Parameter listed: the backend's packs, when the caller listed them already.
     public func indexMissingPacks(listed: [ObjectInfo]? = nil) async throws -> RebuildReport {
         let known = try index.packNames()
-        var packs = listed ?? []
-        if listed == nil { packs = try await backend.list(prefix: PackFormat.objectPrefix) }
+        let packs: [ObjectInfo]
+        if let listed { packs = listed } else { packs = try await backend.list(prefix: PackFormat.objectPrefix) }
         let missing = packs.filter { !known.contains($0.name) }
         return try await index(missing, replacing: false, progress: { _, _ in })
     }
