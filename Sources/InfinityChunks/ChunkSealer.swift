@@ -10,14 +10,25 @@ import InfinityPacks
 /// data always gets the same id and is stored once, and opaque to everyone without the content
 /// key. The plaintext is zstd-compressed first when that makes it smaller. The header and the
 /// chunk id are authenticated as associated data, so a chunk cannot be moved under another id.
-/// The nonce is random: one key only ever seals one plaintext, but the compressed bytes may
-/// differ between builds, and a random nonce keeps even that case safe.
+/// The nonce is random: one key only ever seals one plaintext, but the bytes it encrypts may
+/// differ (compressed or not, by one build or another), and a random nonce keeps even that case
+/// safe.
 public struct ChunkSealer: Sendable {
     public static let formatVersion: UInt8 = 1
     public static let headerLength = 2 + AES256GCM.nonceByteCount
     /// Bytes a sealed chunk adds to its (possibly compressed) plaintext.
     public static let overhead = headerLength + AES256GCM.tagByteCount
     static let compressedFlag: UInt8 = 1
+    /// Chunks of this length or shorter are stored as they are: zstd's frame would take most of
+    /// what it saves.
+    public static let minimumCompressedLength = 64
+
+    /// Whether a sealed chunk holds its plaintext compressed (read from its header; a chunk too
+    /// short to have one reads as not compressed).
+    public static func isCompressed(_ sealed: [UInt8]) -> Bool {
+        sealed.count > 1 && sealed[1] & compressedFlag != 0
+    }
+
     /// No chunk is longer than this: a reference claiming more is damaged, and is refused before
     /// anything is allocated for it.
     public static let maximumChunkLength = 64 << 20
@@ -65,7 +76,7 @@ public struct ChunkSealer: Sendable {
         precondition(plaintext.count == ref.length, "sealing a chunk whose length differs from its reference")
         var compressed: [UInt8] = []
         var flags: UInt8 = 0
-        if let compressor, plaintext.count > 64 {
+        if let compressor, plaintext.count > Self.minimumCompressedLength {
             // One byte smaller than the input: zstd reports "does not fit" when it cannot shrink it.
             compressed = [UInt8](unsafeUninitializedCapacity: plaintext.count - 1) { _, count in
                 count = plaintext.count - 1

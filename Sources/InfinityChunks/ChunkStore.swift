@@ -124,10 +124,19 @@ public final class ChunkStore: Sendable {
     }
 
     /// A chunk's sealed form, compressed when that shrinks it, as a put stores it.
-    public func seal(_ chunk: [UInt8], as ref: ChunkRef, kind: PackKind) throws -> [UInt8] {
-        try (kind == .metadata ? metadataCompressors : compressors).withResource { compressor in
+    ///
+    /// - Parameter outlook: when given, compression is only tried when it says so, and it learns
+    ///   whether the chunk shrank.
+    public func seal(_ chunk: [UInt8], as ref: ChunkRef, kind: PackKind, outlook: CompressionOutlook? = nil) throws -> [UInt8] {
+        let tried = chunk.count > ChunkSealer.minimumCompressedLength
+        if tried, let outlook, !outlook.shouldCompress() {
+            return try chunk.withUnsafeBytes { try sealer.seal($0, as: ref, compressor: nil) }
+        }
+        let sealed = try (kind == .metadata ? metadataCompressors : compressors).withResource { compressor in
             try chunk.withUnsafeBytes { try sealer.seal($0, as: ref, compressor: compressor) }
         }
+        if tried { outlook?.record(shrank: ChunkSealer.isCompressed(sealed)) }
+        return sealed
     }
 
     /// Seals a claimed chunk and adds it to its pack; gives the claim up if that fails.

@@ -97,6 +97,10 @@ public final class TreeStore: NodeSource, Sendable {
     public let chunks: ChunkStore
     private let cache: Mutex<NodeCache>
     private let loads = Atomic<Int>(0)
+    /// Whether new leaves, and new internal nodes, are worth compressing: the internal nodes of a
+    /// tree with random keys hold little but random bytes (see ``CompressionOutlook``).
+    let leafCompression = CompressionOutlook()
+    let internalNodeCompression = CompressionOutlook()
 
     /// Values longer than this are stored as a blob of their own, not inside a leaf.
     public static let inlineValueLimit = 1024
@@ -373,7 +377,8 @@ public final class TreeWriter: NodeSource, Sendable {
         // new nodes are stored at the next flush, which then only packs them.
         let chunks = store.chunks
         let bytes = node.bytes
-        let sealing = Task { try chunks.seal(bytes, as: ref, kind: .metadata) }
+        let outlook = node.isLeaf ? store.leafCompression : store.internalNodeCompression
+        let sealing = Task { try chunks.seal(bytes, as: ref, kind: .metadata, outlook: outlook) }
         pending.withLock { $0[NodeCache.Key(ref.key)] = PendingNode(node: node, ref: ref, sealing: sealing) }
         pendingByteCount.add(bytes.count, ordering: .relaxed)
         return NodePointer(key: ref.key, length: bytes.count, count: node.subtreeCount)

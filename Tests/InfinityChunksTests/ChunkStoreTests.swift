@@ -137,3 +137,34 @@ import Testing
         }
     }
 }
+
+@Suite struct CompressionOutlookTests {
+    /// Chunks that do not shrink turn compression off, but for a probe every so often; a probe
+    /// that shrinks turns it back on. Every chunk opens whichever way it was sealed.
+    @Test func sealingLearnsWhichChunksDoNotShrink() async throws {
+        let store = try makeChunkStore()
+        let outlook = CompressionOutlook()
+        func seal(_ chunk: [UInt8]) throws -> [UInt8] {
+            let ref = chunk.withUnsafeBytes { store.sealer.reference(for: $0) }
+            let sealed = try store.seal(chunk, as: ref, kind: .metadata, outlook: outlook)
+            #expect(try store.open(sealed, as: ref) == chunk)
+            return sealed
+        }
+        for seed in 0..<CompressionOutlook.missesBeforeSkipping {
+            #expect(!ChunkSealer.isCompressed(try seal(randomBytes(1000))))
+        }
+        #expect(outlook.skippedCount == 0, "every chunk was tried until the misses added up")
+        for seed in 100..<132 { _ = try seal(randomBytes(1000)) }
+        #expect(outlook.skippedCount == 30, "32 chunks while skipping: all but two probes skipped")
+        #expect(try seal(randomBytes(40)).count == 40 + ChunkSealer.overhead, "a short chunk is neither tried nor counted")
+        #expect(outlook.skippedCount == 30)
+
+        // Text shrinks: once a probe finds that out, every chunk is compressed again.
+        var compressed = 0
+        for seed in 0..<CompressionOutlook.probeInterval where ChunkSealer.isCompressed(try seal(textLike(1000, seed: seed))) {
+            compressed += 1
+        }
+        #expect(compressed == 1, "only the probe among the text chunks was compressed")
+        for seed in 200..<220 { #expect(ChunkSealer.isCompressed(try seal(textLike(1000, seed: seed)))) }
+    }
+}

@@ -284,3 +284,40 @@ func encodedEntries(_ entries: [(key: [UInt8], value: [UInt8])]) -> [UInt8] {
         await #expect(throws: TreeError.self) { _ = try await allEntries(root, writer.reader) }
     }
 }
+
+/// Internal nodes over random keys hold little but random bytes and never shrink: after a few
+/// tries they are stored as they are. Internal nodes over keys that repeat themselves are all
+/// tried, and mostly shrink.
+@Test func internalNodesThatDoNotShrinkAreNotCompressed() async throws {
+    for randomKeys in [true, false] {
+        let chunks = try makeChunkStore()
+        let store = TreeStore(chunks: chunks)
+        let writer = TreeWriter(store: store, format: smallNodes)
+        let entries = (0..<5000).map { number in
+            (randomKeys ? SampleData.bytes(count: 16, seed: UInt64(number)) : Array("customer/\(100_000 + number)/orders".utf8), [UInt8](repeating: 1, count: 8))
+        }
+        let root = try await writer.apply(entries, to: try writer.emptyTree(.map))
+        try await writer.flush(keeping: [root])
+        try await chunks.flush()
+        var internalNodes = 0
+        var compressed = 0
+        var frontier = [root.pointer]
+        while let pointer = frontier.popLast() {
+            let node = try await store.node(pointer)
+            guard !node.isLeaf else { continue }
+            internalNodes += 1
+            if ChunkSealer.isCompressed(try await chunks.packs.read(pointer.chunkRef.id)) { compressed += 1 }
+            for index in 0..<node.count { frontier.append(node.pointer(at: index)) }
+        }
+        #expect(internalNodes > 100)
+        if randomKeys {
+            #expect(compressed == 0)
+            #expect(store.internalNodeCompression.skippedCount > internalNodes * 3 / 4, "\(internalNodes) internal nodes")
+        } else {
+            // Every one was tried; the smallest may not shrink.
+            #expect(store.internalNodeCompression.skippedCount == 0)
+            #expect(compressed > internalNodes / 2, "\(compressed) of \(internalNodes) internal nodes shrank")
+        }
+        #expect(store.leafCompression.skippedCount == 0, "leaves of repeated values shrink")
+    }
+}
