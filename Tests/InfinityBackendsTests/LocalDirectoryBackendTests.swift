@@ -79,6 +79,26 @@ import Testing
         }
     }
 
+    /// A direct write the file refuses goes through the page cache: here the file already holds
+    /// 100 bytes, so the first block would start off alignment and the write is refused (EINVAL
+    /// on ext4; a filesystem without direct I/O refuses the flag itself). The file then holds
+    /// exactly the bytes written, and the descriptor is left as it was.
+    @Test func aRefusedDirectWriteGoesThroughThePageCache() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = "\(directory)/unaligned"
+            let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            #expect(descriptor >= 0)
+            defer { close(descriptor) }
+            let head = [UInt8](repeating: 0x5A, count: 100)
+            let body = (0..<(3 * DirectWriteBuffer.size + 17)).map { UInt8(truncatingIfNeeded: $0 &* 31 >> 3) }
+            let flagsBefore = fcntl(descriptor, F_GETFL)
+            try head.withUnsafeBytes { try FileSystem.writeAll(descriptor, $0, path: path) }
+            try body.withUnsafeBytes { try FileSystem.writeAllPastCache(descriptor, $0, path: path) }
+            #expect(fcntl(descriptor, F_GETFL) == flagsBefore)
+            #expect(try [UInt8](Data(contentsOf: URL(fileURLWithPath: path))) == head + body)
+        }
+    }
+
     /// Reading ahead is a hint: an object, a missing one and a name that is no object name are
     /// all taken without an error, and the object reads back the same.
     @Test func readingAheadIsAHintThatNeverFails() async throws {

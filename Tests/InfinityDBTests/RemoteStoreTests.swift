@@ -78,26 +78,80 @@ import Testing
         }
     }
 
+    private let historyKey = SecureBytes(copying: Array(repeating: 7, count: 32))
+
+    /// The history of a machine whose files each hold one row naming the file.
+    private func historyOfMachineOne(backend: any Backend, directory: String) throws -> RemoteHistory {
+        try FileManager.default.createDirectory(atPath: directory + "/machine-1", withIntermediateDirectories: true)
+        for file in RemoteHistory.files {
+            let connection = try SQLiteConnection(path: directory + "/machine-1/" + file)
+            try connection.execute("CREATE TABLE saved(value TEXT); INSERT INTO saved VALUES ('\(file)')")
+        }
+        return try RemoteHistory(backend: backend, directory: directory + "/machine-1", location: "test store")
+    }
+
+    /// Another machine pulls the store's history and finds what ``historyOfMachineOne`` saved.
+    private func expectMachineTwoTakesTheHistory(backend: any Backend, directory: String) async throws {
+        try FileManager.default.createDirectory(atPath: directory + "/machine-2", withIntermediateDirectories: true)
+        let second = try RemoteHistory(backend: backend, directory: directory + "/machine-2", location: "test store")
+        try await second.pull(key: historyKey, version: try await second.readVersion())
+        let rows = try SQLiteConnection(path: directory + "/machine-2/refs.sqlite").prepare("SELECT value FROM saved").rows()
+        #expect(rows.first?.first == .text("refs.sqlite"))
+    }
+
     /// A push whose version write landed, though the answer said it had not, succeeds: its files
     /// stay, and another machine takes the history it saved.
     @Test func aPushWhoseAnswerWasLostStillSaves() async throws {
         try await withTemporaryDirectory { directory in
             let backend = VersionAnswerLost(try SQLiteBackend(path: directory + "/store.sqlite"))
-            let key = SecureBytes(copying: Array(repeating: 7, count: 32))
-            try FileManager.default.createDirectory(atPath: directory + "/machine-1", withIntermediateDirectories: true)
-            for file in RemoteHistory.files {
-                let connection = try SQLiteConnection(path: directory + "/machine-1/" + file)
-                try connection.execute("CREATE TABLE saved(value TEXT); INSERT INTO saved VALUES ('\(file)')")
-            }
-            let first = try RemoteHistory(backend: backend, directory: directory + "/machine-1", location: "test store")
-            try await first.push(key: key)
+            let first = try historyOfMachineOne(backend: backend, directory: directory)
+            try await first.push(key: historyKey)
             #expect(backend.lost.withLock { $0 })
 
-            try FileManager.default.createDirectory(atPath: directory + "/machine-2", withIntermediateDirectories: true)
-            let second = try RemoteHistory(backend: backend, directory: directory + "/machine-2", location: "test store")
-            try await second.pull(key: key, version: try await second.readVersion())
-            let rows = try SQLiteConnection(path: directory + "/machine-2/refs.sqlite").prepare("SELECT value FROM saved").rows()
-            #expect(rows.first?.first == .text("refs.sqlite"))
+            try await expectMachineTwoTakesTheHistory(backend: backend, directory: directory)
+        }
+    }
+
+    /// As ``VersionAnswerLost``, and then the version cannot be read back, once: the push cannot
+    /// tell whether its write landed.
+    final class VersionUnreadableAfterALostAnswer: ConditionalWrites {
+        let lost: VersionAnswerLost
+        let failedRead = Mutex(false)
+        init(_ store: SQLiteBackend) { lost = VersionAnswerLost(store) }
+        func put(_ name: String, _ data: [UInt8]) async throws { try await lost.put(name, data) }
+        func get(_ name: String) async throws -> [UInt8] { try await lost.get(name) }
+        func get(_ name: String, range: Range<Int>) async throws -> [UInt8] { try await lost.get(name, range: range) }
+        func info(_ name: String) async throws -> ObjectInfo? { try await lost.info(name) }
+        func list(prefix: String) async throws -> [ObjectInfo] { try await lost.list(prefix: prefix) }
+        func delete(_ name: String) async throws { try await lost.delete(name) }
+        func getVersioned(_ name: String) async throws -> (bytes: [UInt8], version: String)? {
+            let fails = lost.lost.withLock { $0 } && failedRead.withLock { failed in defer { failed = true }; return !failed }
+            guard !fails else {
+                throw BackendError(code: .io, objectName: name, message: "object '\(name)' could not be read")
+            }
+            return try await lost.getVersioned(name)
+        }
+        func put(_ name: String, _ data: [UInt8], ifVersion expected: String?) async throws -> String {
+            try await lost.put(name, data, ifVersion: expected)
+        }
+    }
+
+    /// A push that is told its version write failed, and cannot read the version back, reports a
+    /// conflict but deletes nothing: the write did land, and the history it saved stays readable.
+    @Test func aPushThatCannotReadItsVersionBackDeletesNothing() async throws {
+        try await withTemporaryDirectory { directory in
+            let backend = VersionUnreadableAfterALostAnswer(try SQLiteBackend(path: directory + "/store.sqlite"))
+            let first = try historyOfMachineOne(backend: backend, directory: directory)
+            await #expect {
+                try await first.push(key: historyKey)
+            } throws: { error in
+                (error as? StoreError)?.code == .conflict && "\(error)".contains("test store")
+            }
+            #expect(backend.failedRead.withLock { $0 })
+            let pushed = try await backend.list(prefix: "history/").filter { $0.name != RemoteHistory.versionObject }
+            #expect(pushed.count == RemoteHistory.files.count, "the pushed files stay: \(pushed.map(\.name))")
+
+            try await expectMachineTwoTakesTheHistory(backend: backend, directory: directory)
         }
     }
 
