@@ -306,8 +306,47 @@ struct NodeCache {
 struct PendingNode: Sendable {
     var node: TreeNode
     var ref: ChunkRef
-    /// Its sealed form, being computed since the node was made.
-    var sealing: Task<[UInt8], any Error>
+    /// The batch that seals it, and its place there.
+    var sealing: SealingBatch
+    var position: Int
+}
+
+/// New nodes sealed (compressed and encrypted) together by one task, on another core, while the
+/// edit goes on: a task per node cost the editing core as much as hashing the node.
+final class SealingBatch: Sendable {
+    /// Nodes in a batch: about 32 KiB of leaves.
+    static let capacity = 16
+
+    private enum State {
+        case collecting([(bytes: [UInt8], ref: ChunkRef, outlook: CompressionOutlook)])
+        case started(Task<[[UInt8]], any Error>)
+    }
+
+    private let state = Mutex(State.collecting([]))
+
+    /// Adds a node; returns its place in the batch and whether the batch is now full.
+    func add(_ bytes: [UInt8], ref: ChunkRef, outlook: CompressionOutlook) -> (position: Int, isFull: Bool) {
+        state.withLock { state in
+            guard case .collecting(var nodes) = state else { preconditionFailure("a node added to a started sealing batch") }
+            nodes.append((bytes, ref, outlook))
+            state = .collecting(nodes)
+            return (nodes.count - 1, nodes.count == Self.capacity)
+        }
+    }
+
+    /// Starts sealing the nodes added so far (once; later calls do nothing).
+    func start(_ chunks: ChunkStore) {
+        state.withLock { state in
+            guard case .collecting(let nodes) = state else { return }
+            state = .started(Task { try nodes.map { try chunks.seal($0.bytes, as: $0.ref, kind: .metadata, outlook: $0.outlook) } })
+        }
+    }
+
+    /// The sealed form of the node at `position`; nil before ``start(_:)``.
+    func sealed(at position: Int) async throws -> [UInt8]? {
+        guard case .started(let task) = state.withLock({ $0 }) else { return nil }
+        return try await task.value[position]
+    }
 }
 
 /// Builds new trees and edited versions of existing ones. New nodes stay in memory until
@@ -322,6 +361,8 @@ public final class TreeWriter: NodeSource, Sendable {
     public let format: TreeFormat
     /// New nodes, each with its sealing, begun when it was made.
     private let pending = Mutex<[NodeCache.Key: PendingNode]>([:])
+    /// The batch new nodes join until it is full.
+    private let sealingBatch = Mutex(SealingBatch())
     private let pendingByteCount = Atomic<Int>(0)
 
     public init(store: TreeStore, format: TreeFormat = .current) {
@@ -373,15 +414,21 @@ public final class TreeWriter: NodeSource, Sendable {
     }
 
     private func add(_ node: TreeNode, ref: ChunkRef) -> NodePointer {
-        // Sealed (compressed and encrypted) now, on another core, while the edit goes on: most
-        // new nodes are stored at the next flush, which then only packs them.
-        let chunks = store.chunks
-        let bytes = node.bytes
+        // Sealed now, in a batch, while the edit goes on: most new nodes are stored at the next
+        // flush, which then only packs them.
         let outlook = node.isLeaf ? store.leafCompression : store.internalNodeCompression
-        let sealing = Task { try chunks.seal(bytes, as: ref, kind: .metadata, outlook: outlook) }
-        pending.withLock { $0[NodeCache.Key(ref.key)] = PendingNode(node: node, ref: ref, sealing: sealing) }
-        pendingByteCount.add(bytes.count, ordering: .relaxed)
-        return NodePointer(key: ref.key, length: bytes.count, count: node.subtreeCount)
+        let (batch, position) = sealingBatch.withLock { current in
+            let batch = current
+            let (position, isFull) = batch.add(node.bytes, ref: ref, outlook: outlook)
+            if isFull {
+                batch.start(store.chunks)
+                current = SealingBatch()
+            }
+            return (batch, position)
+        }
+        pending.withLock { $0[NodeCache.Key(ref.key)] = PendingNode(node: node, ref: ref, sealing: batch, position: position) }
+        pendingByteCount.add(node.bytes.count, ordering: .relaxed)
+        return NodePointer(key: ref.key, length: node.bytes.count, count: node.subtreeCount)
     }
 
     /// A new empty tree in this writer's format, with a fresh random salt.
@@ -412,8 +459,12 @@ public final class TreeWriter: NodeSource, Sendable {
     /// Stores every pending node reachable from `roots`, in parallel, and forgets the rest (they
     /// belonged to intermediate versions). Stored nodes go into the read cache.
     public func flush(keeping roots: [TreeRoot]) async throws {
+        sealingBatch.withLock { current in
+            current.start(store.chunks)
+            current = SealingBatch()
+        }
         var reachable: [PendingNode] = []
-        var frontier = roots.map(\.pointer.key)
+        var frontier = roots.map { NodeCache.Key($0.pointer.key) }
         let all = pending.withLock { pending in
             defer { pending = [:] }
             return pending
@@ -422,13 +473,12 @@ public final class TreeWriter: NodeSource, Sendable {
         // Only pending nodes are remembered: the children of an edited node are mostly in the
         // store already, and remembering each of those costs more than the walk.
         var seen = Set<NodeCache.Key>(minimumCapacity: all.count)
-        while let key = frontier.popLast() {
-            let cacheKey = NodeCache.Key(key)
+        while let cacheKey = frontier.popLast() {
             guard let pendingNode = all[cacheKey], seen.insert(cacheKey).inserted else { continue }
             reachable.append(pendingNode)
             let node = pendingNode.node
             if !node.isLeaf {
-                for index in 0..<node.count { frontier.append(node.pointer(at: index).key) }
+                for index in 0..<node.count { frontier.append(node.childCacheKey(at: index)) }
             }
         }
         do {
@@ -440,7 +490,7 @@ public final class TreeWriter: NodeSource, Sendable {
                     (
                         pending.ref,
                         {
-                            if let sealed = try? await pending.sealing.value { return sealed }
+                            if let sealed = try? await pending.sealing.sealed(at: pending.position) { return sealed }
                             return try chunks.seal(pending.node.bytes, as: pending.ref, kind: .metadata)
                         }
                     )
