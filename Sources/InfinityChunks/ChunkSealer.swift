@@ -89,7 +89,7 @@ public struct ChunkSealer: Sendable {
                 compressed = []
             }
         }
-        let nonce = SecureRandom.bytes(count: AES256GCM.nonceByteCount)
+        let nonce = AES256GCM.randomNonce()
         let header = [Self.formatVersion, flags] + nonce
         let associatedData = header + ref.id.bytes
         let body = flags & Self.compressedFlag != 0 ? nil : plaintext

@@ -9,6 +9,13 @@ public enum AES256GCM {
     public static let nonceByteCount = 12
     public static let tagByteCount = 16
 
+    /// A random nonce (see ``SecureRandom/nonceBytes(count:)``). Random 96-bit nonces keep a
+    /// repeat out of reach for up to 2^32 messages under one key (NIST SP 800-38D's bound); the
+    /// store's keys each seal far fewer.
+    public static func randomNonce() -> [UInt8] {
+        SecureRandom.nonceBytes(count: nonceByteCount)
+    }
+
     /// EVP update calls take an `int` length; larger buffers go through in pieces of this size.
     private static let pieceByteCount = 1 << 30
 

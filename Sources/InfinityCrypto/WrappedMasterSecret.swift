@@ -52,7 +52,7 @@ public struct WrappedMasterSecret: Codable, Hashable, Sendable {
                 "master secret must be \(AgentKeys.masterSecretByteCount) bytes, got \(masterSecret.count)")
         }
         let salt = SecureRandom.bytes(count: saltByteCount)
-        let nonce = SecureRandom.bytes(count: AES256GCM.nonceByteCount)
+        let nonce = AES256GCM.randomNonce()
         let key = try Scrypt.deriveKey(
             passphrase: passphrase, salt: salt, parameters: parameters, outputByteCount: AES256GCM.keyByteCount)
         let associatedData = Self.associatedData(version: formatVersion, kdf: kdfName, parameters: parameters, salt: salt)

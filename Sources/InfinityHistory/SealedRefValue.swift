@@ -77,7 +77,7 @@ struct RefValueSealer: Sendable {
 
     /// version | random nonce | AES-256-GCM ciphertext and tag under the refs key.
     private func sealBytes(_ plaintext: [UInt8], authenticating associatedData: [UInt8]) throws -> [UInt8] {
-        let nonce = SecureRandom.bytes(count: AES256GCM.nonceByteCount)
+        let nonce = AES256GCM.randomNonce()
         return [Self.version] + nonce + (try AES256GCM.seal(plaintext, key: key, nonce: nonce, authenticating: associatedData))
     }
 

@@ -132,7 +132,7 @@ public struct ShareEnvelope: Sendable {
         let key = try Self.sealingKey(
             secret: ephemeral.sharedSecret(with: recipientIdentity.agreementPublicKey), ephemeralKey: ephemeralPublic,
             recipientKey: recipientIdentity.agreementPublicKey.rawRepresentation)
-        let nonce = SecureRandom.bytes(count: AES256GCM.nonceByteCount)
+        let nonce = AES256GCM.randomNonce()
         let header = [Self.formatVersion] + ephemeralPublic
         let ciphertext = try AES256GCM.seal(payload + signature, key: key, nonce: nonce, authenticating: header)
         return header + nonce + ciphertext

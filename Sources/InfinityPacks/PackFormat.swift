@@ -111,7 +111,7 @@ public enum PackFormat {
 
     /// Seals a trailer: version (1) | nonce (12) | ciphertext | tag (16).
     static func sealTrailer(_ plaintext: [UInt8], metadataKey: SecureBytes) throws -> [UInt8] {
-        let nonce = SecureRandom.bytes(count: AES256GCM.nonceByteCount)
+        let nonce = AES256GCM.randomNonce()
         let sealed = try AES256GCM.seal(
             plaintext, key: metadataKey, nonce: nonce, authenticating: trailerAssociatedData)
         return [version] + nonce + sealed

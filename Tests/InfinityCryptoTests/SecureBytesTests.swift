@@ -42,6 +42,19 @@ import Testing
         #expect(SecureRandom.bytes(count: 0).isEmpty)
     }
 
+    /// Nonces come from a reserve of 4 KiB: across several reserves, from several threads at
+    /// once, no nonce is handed out twice, and none is all zeros (an unfilled reserve).
+    @Test func nonceBytesAreNeverHandedOutTwice() async {
+        let nonces = await withTaskGroup(of: [[UInt8]].self) { group in
+            for _ in 0..<4 { group.addTask { (0..<1000).map { _ in AES256GCM.randomNonce() } } }
+            return await group.reduce(into: []) { $0 += $1 }
+        }
+        #expect(nonces.count == 4000)
+        #expect(Set(nonces).count == nonces.count)
+        #expect(nonces.allSatisfy { $0.count == AES256GCM.nonceByteCount && $0 != [UInt8](repeating: 0, count: 12) })
+        #expect(SecureRandom.nonceBytes(count: 0).isEmpty)
+    }
+
     @Test func hexRoundTrip() {
         #expect(Hex.encode([0x00, 0x01, 0xab, 0xff]) == "0001abff")
         #expect(Hex.decode("0001ABff") == [0x00, 0x01, 0xab, 0xff])
