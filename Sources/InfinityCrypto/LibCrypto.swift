@@ -203,12 +203,6 @@ struct MACContext: ~Copyable {
         self.pointer = pointer
     }
 
-    /// A copy of `other`'s state (its key set, and whatever it has been fed).
-    init(copying other: borrowing MACContext) {
-        guard let pointer = EVP_MAC_CTX_dup(other.pointer) else { fatalError(LibCrypto.failure("EVP_MAC_CTX_dup failed").description) }
-        self.pointer = pointer
-    }
-
     deinit { EVP_MAC_CTX_free(pointer) }
 }
 

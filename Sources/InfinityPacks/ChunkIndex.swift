@@ -63,6 +63,8 @@ public final class ChunkIndex: Sendable {
     public static let schemaVersion = 3
     /// Logged entries that trigger filing them (about 3 MiB of log, 7 MiB of memory).
     public static let mergeThreshold = 65_536
+    /// SQLite's page cache for the index, at most (it fills only as pages are read).
+    static let cacheKiB = 16 << 10
     public let path: String
     // A SQLite connection must be used by one thread at a time: it is only touched while `lock`
     // is held, which is what makes sharing this class between tasks safe. The lock also guards the
@@ -85,6 +87,10 @@ public final class ChunkIndex: Sendable {
                 try db.enableWriteAheadLog()
                 // A recorded pack must survive a power cut once flush() has returned.
                 try db.execute("PRAGMA synchronous = FULL")
+                // Lookups of random ids touch every page of the id-ordered table: with SQLite's
+                // default 2 MiB cache, the 2,000 claim lookups of a commit of 1,000 changes to a
+                // 1M-entry map spent 40% of their time reading pages back from the file.
+                try db.execute("PRAGMA cache_size = -\(Self.cacheKiB)")
             }
             db.busyTimeout = .seconds(30)
             try db.transaction {
