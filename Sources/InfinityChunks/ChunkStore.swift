@@ -79,8 +79,8 @@ public final class ChunkStore: Sendable {
     }
 
     /// ``putAll(_:kind:)`` for chunks whose sealed form comes from `sealed` (a tree writer seals
-    /// each node as it makes it, beside its work on the next ones): only those the store does not
-    /// hold are awaited and added to packs.
+    /// its nodes in batches as it makes them, beside its work on the next ones): only those the
+    /// store does not hold are awaited and added to packs.
     public func putAll(sealing chunks: [(ref: ChunkRef, sealed: @Sendable () async throws -> [UInt8])], kind: PackKind) async throws {
         let claimed = try packs.claim(chunks.map(\.ref.id), ownData: true)
         let wanted = zip(chunks, claimed).filter(\.1).map(\.0)

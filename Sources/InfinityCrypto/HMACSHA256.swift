@@ -58,8 +58,26 @@ public enum HMACSHA256 {
             let pointer: OpaquePointer
         }
 
+        /// Whether restarting a used context gives the keyed state back: OpenSSL 3.0.0 to 3.0.2
+        /// ignored the restart (openssl/openssl#17811) and went on from the used state, which
+        /// gives wrong tags. Checked once per key; without it, every tag copies the keyed state.
+        private let restarts: Bool
+
         public init(_ key: SecureBytes) {
             keyed = HMACSHA256.keyedContext(key)
+            let probe: [UInt8] = Array("infinitydb-hmac-restart-probe".utf8)
+            guard let context = EVP_MAC_CTX_dup(keyed.pointer) else {
+                fatalError(LibCrypto.failure("EVP_MAC_CTX_dup failed").description)
+            }
+            let first = probe.withUnsafeBytes { HMACSHA256.tag(of: $0, context: context) }
+            LibCrypto.require(EVP_MAC_init(context, nil, 0, nil), "HMAC-SHA256 restart failed")
+            let again = probe.withUnsafeBytes { HMACSHA256.tag(of: $0, context: context) }
+            restarts = first == again
+            if restarts {
+                spares.withLock { $0.append(SpareContext(pointer: context)) }
+            } else {
+                EVP_MAC_CTX_free(context)
+            }
         }
 
         deinit {
@@ -70,7 +88,7 @@ public enum HMACSHA256 {
         /// this key.
         public func authenticate(_ data: UnsafeRawBufferPointer) -> [UInt8] {
             let context: OpaquePointer
-            if let spare = spares.withLock({ $0.popLast() }) {
+            if restarts, let spare = spares.withLock({ $0.popLast() }) {
                 // Initialising a used context with no key brings its keyed state back.
                 LibCrypto.require(EVP_MAC_init(spare.pointer, nil, 0, nil), "HMAC-SHA256 restart failed")
                 context = spare.pointer
@@ -81,8 +99,12 @@ public enum HMACSHA256 {
                 context = copy
             }
             let tag = HMACSHA256.tag(of: data, context: context)
-            let spare = SpareContext(pointer: context)
-            spares.withLock { $0.append(spare) }
+            if restarts {
+                let spare = SpareContext(pointer: context)
+                spares.withLock { $0.append(spare) }
+            } else {
+                EVP_MAC_CTX_free(context)
+            }
             return tag
         }
 

@@ -29,23 +29,30 @@ public enum SecureRandom {
     /// one draws a reserve of its own rather than repeat its parent's.
     public static func nonceBytes(count: Int) -> [UInt8] {
         precondition(count >= 0 && count <= NonceReserve.size, "SecureRandom.nonceBytes: \(count) bytes")
-        return nonceReserve.withLock { reserve in reserve.take(count) }
+        _ = forkWatch
+        return nonceReserve.withLock { reserve in reserve.take(count, generation: forks.load(ordering: .relaxed)) }
     }
 
     private static let nonceReserve = Mutex(NonceReserve())
+
+    /// Forks this process went through: each child counts one more than its parent, so a
+    /// reserve filled before a fork is never used after it.
+    private static let forks = Atomic<Int>(0)
+    private static let forkWatch: Void = {
+        pthread_atfork(nil, nil) { SecureRandom.forks.add(1, ordering: .relaxed) }
+    }()
 
     private struct NonceReserve {
         static let size = 4096
         var bytes = [UInt8](repeating: 0, count: size)
         var used = size
-        var process: pid_t = 0
+        var generation = 0
 
-        mutating func take(_ count: Int) -> [UInt8] {
-            let current = getpid()
-            if used + count > Self.size || process != current {
+        mutating func take(_ count: Int, generation current: Int) -> [UInt8] {
+            if used + count > Self.size || generation != current {
                 bytes.withUnsafeMutableBytes { fill($0) }
                 used = 0
-                process = current
+                generation = current
             }
             defer { used += count }
             return Array(bytes[used..<(used + count)])

@@ -350,7 +350,12 @@ final class RemoteHistory: Sendable {
             } else {
                 // Only files that are certainly not the store's version go; unread, they stay
                 // until a later push finds them superseded.
-                if currentVersion != nil { try? await backend.delete(Self.files.map { Self.object($0, version: next.version) }) }
+                guard currentVersion != nil else {
+                    throw StoreError(
+                        .conflict,
+                        "the history of store \(location) refused this change to refs, and could not be read back to tell whether it was saved; nothing was deleted: run the command again")
+                }
+                try? await backend.delete(Self.files.map { Self.object($0, version: next.version) })
                 throw StoreError(
                     .conflict,
                     "the history of store \(location) was changed elsewhere while this ran; nothing of it was lost there, but this change to refs was not saved: run the command again")

@@ -98,7 +98,10 @@ public final class TreeStore: NodeSource, Sendable {
     private let cache: Mutex<NodeCache>
     private let loads = Atomic<Int>(0)
     /// Whether new leaves, and new internal nodes, are worth compressing: the internal nodes of a
-    /// tree with random keys hold little but random bytes (see ``CompressionOutlook``).
+    /// tree with random keys hold little but random bytes (see ``CompressionOutlook``). Shared by
+    /// every tree of the store: nodes of a compressible tree edited among many of a random one
+    /// may be stored uncompressed until a probe lands on one of them, which costs bytes, never
+    /// correctness.
     let leafCompression = CompressionOutlook()
     let internalNodeCompression = CompressionOutlook()
 
@@ -334,7 +337,7 @@ final class SealingBatch: Sendable {
         }
     }
 
-    /// Starts sealing the nodes added so far (once; later calls do nothing).
+    /// Starts sealing its nodes, once it is full (once; later calls do nothing).
     func start(_ chunks: ChunkStore) {
         state.withLock { state in
             guard case .collecting(let nodes) = state else { return }
@@ -342,7 +345,7 @@ final class SealingBatch: Sendable {
         }
     }
 
-    /// The sealed form of the node at `position`; nil before ``start(_:)``.
+    /// The sealed form of the node at `position`; nil if the batch was never started.
     func sealed(at position: Int) async throws -> [UInt8]? {
         guard case .started(let task) = state.withLock({ $0 }) else { return nil }
         return try await task.value[position]
@@ -359,9 +362,9 @@ public final class TreeWriter: NodeSource, Sendable {
     public let store: TreeStore
     /// The format of the trees this writer creates; an edited tree keeps its own.
     public let format: TreeFormat
-    /// New nodes, each with its sealing, begun when it was made.
+    /// New nodes, each with the batch that seals it.
     private let pending = Mutex<[NodeCache.Key: PendingNode]>([:])
-    /// The batch new nodes join until it is full.
+    /// The batch new nodes join; it starts sealing them once it is full.
     private let sealingBatch = Mutex(SealingBatch())
     private let pendingByteCount = Atomic<Int>(0)
 
@@ -414,8 +417,8 @@ public final class TreeWriter: NodeSource, Sendable {
     }
 
     private func add(_ node: TreeNode, ref: ChunkRef) -> NodePointer {
-        // Sealed now, in a batch, while the edit goes on: most new nodes are stored at the next
-        // flush, which then only packs them.
+        // Sealed in a batch, once 16 have gathered, while the edit goes on: most new nodes are
+        // stored at the next flush, which then only packs them.
         let outlook = node.isLeaf ? store.leafCompression : store.internalNodeCompression
         let (batch, position) = sealingBatch.withLock { current in
             let batch = current
@@ -459,10 +462,9 @@ public final class TreeWriter: NodeSource, Sendable {
     /// Stores every pending node reachable from `roots`, in parallel, and forgets the rest (they
     /// belonged to intermediate versions). Stored nodes go into the read cache.
     public func flush(keeping roots: [TreeRoot]) async throws {
-        sealingBatch.withLock { current in
-            current.start(store.chunks)
-            current = SealingBatch()
-        }
+        // The nodes of the batch still gathering are sealed below, in parallel, rather than
+        // one after another by a task of their own.
+        sealingBatch.withLock { $0 = SealingBatch() }
         var reachable: [PendingNode] = []
         var frontier = roots.map { NodeCache.Key($0.pointer.key) }
         let all = pending.withLock { pending in
@@ -491,7 +493,8 @@ public final class TreeWriter: NodeSource, Sendable {
                         pending.ref,
                         {
                             if let sealed = try? await pending.sealing.sealed(at: pending.position) { return sealed }
-                            return try chunks.seal(pending.node.bytes, as: pending.ref, kind: .metadata)
+                            let outlook = pending.node.isLeaf ? self.store.leafCompression : self.store.internalNodeCompression
+                            return try chunks.seal(pending.node.bytes, as: pending.ref, kind: .metadata, outlook: outlook)
                         }
                     )
                 }, kind: .metadata)

@@ -87,10 +87,10 @@ import Testing
         try await withTemporaryDirectory { directory in
             let path = "\(directory)/unaligned"
             let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-            #expect(descriptor >= 0)
+            try #require(descriptor >= 0)
             defer { close(descriptor) }
             let head = [UInt8](repeating: 0x5A, count: 100)
-            let body = (0..<(3 * DirectWriteBuffer.size + 17)).map { UInt8(truncatingIfNeeded: $0 &* 31 >> 3) }
+            let body = (0..<(3 * DirectWriteBuffer.size + 17)).map { UInt8(truncatingIfNeeded: ($0 &* 31) >> 3) }
             let flagsBefore = fcntl(descriptor, F_GETFL)
             try head.withUnsafeBytes { try FileSystem.writeAll(descriptor, $0, path: path) }
             try body.withUnsafeBytes { try FileSystem.writeAllPastCache(descriptor, $0, path: path) }
