@@ -286,8 +286,9 @@ func encodedEntries(_ entries: [(key: [UInt8], value: [UInt8])]) -> [UInt8] {
 }
 
 /// Internal nodes over random keys hold little but random bytes and never shrink: after a few
-/// tries they are stored as they are. Internal nodes over keys that repeat themselves are all
-/// tried, and mostly shrink.
+/// tries they are stored as they are. Nodes over keys that repeat themselves are nearly all
+/// tried, and mostly shrink. (Node boundaries depend on each tree's random salt, so the bounds
+/// leave room.)
 @Test func internalNodesThatDoNotShrinkAreNotCompressed() async throws {
     for randomKeys in [true, false] {
         let chunks = try makeChunkStore()
@@ -300,23 +301,29 @@ func encodedEntries(_ entries: [(key: [UInt8], value: [UInt8])]) -> [UInt8] {
         try await writer.flush(keeping: [root])
         try await chunks.flush()
         var internalNodes = 0
+        var leaves = 0
         var compressed = 0
         var frontier = [root.pointer]
         while let pointer = frontier.popLast() {
             let node = try await store.node(pointer)
-            guard !node.isLeaf else { continue }
+            guard !node.isLeaf else {
+                leaves += 1
+                continue
+            }
             internalNodes += 1
             if ChunkSealer.isCompressed(try await chunks.packs.read(pointer.chunkRef.id)) { compressed += 1 }
             for index in 0..<node.count { frontier.append(node.pointer(at: index)) }
         }
         #expect(internalNodes > 100)
+        let (skippedInternal, skippedLeaves) = (store.internalNodeCompression.skippedCount, store.leafCompression.skippedCount)
         if randomKeys {
-            #expect(store.internalNodeCompression.skippedCount > internalNodes * 3 / 4, "\(internalNodes) internal nodes")
+            #expect(skippedInternal > internalNodes * 3 / 4, "\(skippedInternal) of \(internalNodes) internal nodes skipped")
         } else {
-            // Every one was tried; the smallest may not shrink.
-            #expect(store.internalNodeCompression.skippedCount == 0)
+            // Nearly every one is tried: the smallest nodes may not shrink, and eight of those in
+            // a row turn compression off until a probe shrinks again.
+            #expect(skippedInternal < internalNodes / 4, "\(skippedInternal) of \(internalNodes) internal nodes skipped")
             #expect(compressed > internalNodes / 2, "\(compressed) of \(internalNodes) internal nodes shrank")
+            #expect(skippedLeaves < leaves / 4, "\(skippedLeaves) of \(leaves) leaves skipped")
         }
-        #expect(store.leafCompression.skippedCount == 0, "leaves of repeated values shrink")
     }
 }
