@@ -57,18 +57,32 @@ import Testing
     }
 
     /// A single-file store whose conditional write of the history's version lands but answers
-    /// "changed since read" (as a retry after a lost answer is answered): once.
+    /// "changed since read" (as a retry after a lost answer is answered): once. With
+    /// `unreadableAfterwards`, the version then cannot be read back, once: the push cannot tell
+    /// whether its write landed.
     final class VersionAnswerLost: ConditionalWrites {
         let store: SQLiteBackend
+        let unreadableAfterwards: Bool
         let lost = Mutex(false)
-        init(_ store: SQLiteBackend) { self.store = store }
+        let failedRead = Mutex(false)
+        init(_ store: SQLiteBackend, unreadableAfterwards: Bool = false) {
+            self.store = store
+            self.unreadableAfterwards = unreadableAfterwards
+        }
         func put(_ name: String, _ data: [UInt8]) async throws { try await store.put(name, data) }
         func get(_ name: String) async throws -> [UInt8] { try await store.get(name) }
         func get(_ name: String, range: Range<Int>) async throws -> [UInt8] { try await store.get(name, range: range) }
         func info(_ name: String) async throws -> ObjectInfo? { try await store.info(name) }
         func list(prefix: String) async throws -> [ObjectInfo] { try await store.list(prefix: prefix) }
         func delete(_ name: String) async throws { try await store.delete(name) }
-        func getVersioned(_ name: String) async throws -> (bytes: [UInt8], version: String)? { try await store.getVersioned(name) }
+        func getVersioned(_ name: String) async throws -> (bytes: [UInt8], version: String)? {
+            let fails =
+                unreadableAfterwards && lost.withLock { $0 } && failedRead.withLock { failed in defer { failed = true }; return !failed }
+            guard !fails else {
+                throw BackendError(code: .io, objectName: name, message: "object '\(name)' could not be read")
+            }
+            return try await store.getVersioned(name)
+        }
         func put(_ name: String, _ data: [UInt8], ifVersion expected: String?) async throws -> String {
             let tag = try await store.put(name, data, ifVersion: expected)
             if name == RemoteHistory.versionObject, lost.withLock({ lost in defer { lost = true }; return !lost }) {
@@ -112,36 +126,12 @@ import Testing
         }
     }
 
-    /// As ``VersionAnswerLost``, and then the version cannot be read back, once: the push cannot
-    /// tell whether its write landed.
-    final class VersionUnreadableAfterALostAnswer: ConditionalWrites {
-        let lost: VersionAnswerLost
-        let failedRead = Mutex(false)
-        init(_ store: SQLiteBackend) { lost = VersionAnswerLost(store) }
-        func put(_ name: String, _ data: [UInt8]) async throws { try await lost.put(name, data) }
-        func get(_ name: String) async throws -> [UInt8] { try await lost.get(name) }
-        func get(_ name: String, range: Range<Int>) async throws -> [UInt8] { try await lost.get(name, range: range) }
-        func info(_ name: String) async throws -> ObjectInfo? { try await lost.info(name) }
-        func list(prefix: String) async throws -> [ObjectInfo] { try await lost.list(prefix: prefix) }
-        func delete(_ name: String) async throws { try await lost.delete(name) }
-        func getVersioned(_ name: String) async throws -> (bytes: [UInt8], version: String)? {
-            let fails = lost.lost.withLock { $0 } && failedRead.withLock { failed in defer { failed = true }; return !failed }
-            guard !fails else {
-                throw BackendError(code: .io, objectName: name, message: "object '\(name)' could not be read")
-            }
-            return try await lost.getVersioned(name)
-        }
-        func put(_ name: String, _ data: [UInt8], ifVersion expected: String?) async throws -> String {
-            try await lost.put(name, data, ifVersion: expected)
-        }
-    }
-
     /// A push that is told its version write failed, and cannot read the version back, says it
     /// cannot tell whether the change was saved, and deletes nothing: the write did land, and the
     /// history it saved stays readable.
     @Test func aPushThatCannotReadItsVersionBackDeletesNothing() async throws {
         try await withTemporaryDirectory { directory in
-            let backend = VersionUnreadableAfterALostAnswer(try SQLiteBackend(path: directory + "/store.sqlite"))
+            let backend = VersionAnswerLost(try SQLiteBackend(path: directory + "/store.sqlite"), unreadableAfterwards: true)
             let first = try historyOfMachineOne(backend: backend, directory: directory)
             await #expect {
                 try await first.push(key: historyKey)
