@@ -66,9 +66,7 @@ public enum HMACSHA256 {
         public init(_ key: SecureBytes) {
             keyed = HMACSHA256.keyedContext(key)
             let probe: [UInt8] = Array("infinitydb-hmac-restart-probe".utf8)
-            guard let context = EVP_MAC_CTX_dup(keyed.pointer) else {
-                fatalError(LibCrypto.failure("EVP_MAC_CTX_dup failed").description)
-            }
+            let context = MACContext.duplicate(keyed.pointer)
             let first = probe.withUnsafeBytes { HMACSHA256.tag(of: $0, context: context) }
             LibCrypto.require(EVP_MAC_init(context, nil, 0, nil), "HMAC-SHA256 restart failed")
             let again = probe.withUnsafeBytes { HMACSHA256.tag(of: $0, context: context) }
@@ -87,24 +85,21 @@ public enum HMACSHA256 {
         /// The full 32-byte tag of `data`: what `HMACSHA256.authenticate(data, key:)` gives with
         /// this key.
         public func authenticate(_ data: UnsafeRawBufferPointer) -> [UInt8] {
+            guard restarts else {
+                let copy = MACContext(copying: keyed)
+                return HMACSHA256.tag(of: data, context: copy.pointer)
+            }
             let context: OpaquePointer
-            if restarts, let spare = spares.withLock({ $0.popLast() }) {
+            if let spare = spares.withLock({ $0.popLast() }) {
                 // Initialising a used context with no key brings its keyed state back.
                 LibCrypto.require(EVP_MAC_init(spare.pointer, nil, 0, nil), "HMAC-SHA256 restart failed")
                 context = spare.pointer
             } else {
-                guard let copy = EVP_MAC_CTX_dup(keyed.pointer) else {
-                    fatalError(LibCrypto.failure("EVP_MAC_CTX_dup failed").description)
-                }
-                context = copy
+                context = MACContext.duplicate(keyed.pointer)
             }
             let tag = HMACSHA256.tag(of: data, context: context)
-            if restarts {
-                let spare = SpareContext(pointer: context)
-                spares.withLock { $0.append(spare) }
-            } else {
-                EVP_MAC_CTX_free(context)
-            }
+            let spare = SpareContext(pointer: context)
+            spares.withLock { $0.append(spare) }
             return tag
         }
 

@@ -203,6 +203,17 @@ struct MACContext: ~Copyable {
         self.pointer = pointer
     }
 
+    /// A copy of `other`'s state (its key set, and whatever it has been fed).
+    init(copying other: borrowing MACContext) {
+        pointer = Self.duplicate(other.pointer)
+    }
+
+    /// A new context with `pointer`'s state, which the caller frees.
+    static func duplicate(_ pointer: OpaquePointer) -> OpaquePointer {
+        guard let copy = EVP_MAC_CTX_dup(pointer) else { fatalError(LibCrypto.failure("EVP_MAC_CTX_dup failed").description) }
+        return copy
+    }
+
     deinit { EVP_MAC_CTX_free(pointer) }
 }
 

@@ -105,6 +105,11 @@ public final class TreeStore: NodeSource, Sendable {
     let leafCompression = CompressionOutlook()
     let internalNodeCompression = CompressionOutlook()
 
+    /// The outlook that decides whether `node` is compressed.
+    func compressionOutlook(for node: TreeNode) -> CompressionOutlook {
+        node.isLeaf ? leafCompression : internalNodeCompression
+    }
+
     /// Values longer than this are stored as a blob of their own, not inside a leaf.
     public static let inlineValueLimit = 1024
 
@@ -419,7 +424,7 @@ public final class TreeWriter: NodeSource, Sendable {
     private func add(_ node: TreeNode, ref: ChunkRef) -> NodePointer {
         // Sealed in a batch, once 16 have gathered, while the edit goes on: most new nodes are
         // stored at the next flush, which then only packs them.
-        let outlook = node.isLeaf ? store.leafCompression : store.internalNodeCompression
+        let outlook = store.compressionOutlook(for: node)
         let (batch, position) = sealingBatch.withLock { current in
             let batch = current
             let (position, isFull) = batch.add(node.bytes, ref: ref, outlook: outlook)
@@ -493,7 +498,7 @@ public final class TreeWriter: NodeSource, Sendable {
                         pending.ref,
                         {
                             if let sealed = try? await pending.sealing.sealed(at: pending.position) { return sealed }
-                            let outlook = pending.node.isLeaf ? self.store.leafCompression : self.store.internalNodeCompression
+                            let outlook = self.store.compressionOutlook(for: pending.node)
                             return try chunks.seal(pending.node.bytes, as: pending.ref, kind: .metadata, outlook: outlook)
                         }
                     )
