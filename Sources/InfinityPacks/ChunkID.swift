@@ -58,6 +58,9 @@ public struct ChunkID: Hashable, Comparable, Sendable, CustomStringConvertible {
 
     public var description: String { Hex.encode(bytes) }
 
+    /// The first 8 bytes as a big-endian number: ordering ids by it orders them by their bytes.
+    var leadingWord: UInt64 { w0 }
+
     /// The first 12 hex digits, enough to name a chunk in a message.
     public var shortDescription: String { String(description.prefix(12)) }
 

@@ -40,7 +40,8 @@ public struct IndexStatistics: Sendable, Hashable, Codable {
 /// The chunk index: chunk id → pack, offset, length, in SQLite (WAL).
 ///
 /// It is a cache of what the pack trailers say: ``PackStore/rebuildIndex()`` recreates it from the
-/// packs alone. Memory stays bounded however large the store grows; SQLite pages what it needs.
+/// packs alone. Memory stays small however large the store grows (about 1.3 bytes a chunk, see
+/// below); SQLite pages the rest.
 ///
 /// Garbage collection keeps its state here too (see ``PackStore/sweep(live:horizon:options:progress:)``):
 /// a *condemned* chunk is one found unreachable; it stays readable but is hidden from
@@ -49,73 +50,84 @@ public struct IndexStatistics: Sendable, Hashable, Codable {
 /// indexed again. Losing that state (a deleted index) is safe: a chunk that is not condemned
 /// is only kept longer.
 ///
-/// New packs are logged, not filed: ``record(packName:kind:size:entries:replacing:)`` adds one row
-/// holding the pack's whole list of entries to `recent_packs`, and lookups find those entries in
-/// memory. Filing each chunk under its random id would touch one page of the id-ordered table per
-/// chunk, and write each such page twice (log, then checkpoint): for a commit of a few thousand
-/// small chunks, several times the bytes of the commit itself. Once ``mergeThreshold`` entries
-/// have gathered, they are filed in one transaction, in id order. Everything that reads or changes
-/// the `chunks` table as a whole (garbage collection, checks, statistics, rebuilds) files the log
-/// first, so it sees one table.
+/// **Layout.** Each chunk has a row in `chunks`, keyed by pack row and id, so a new pack's rows
+/// are appended at the end of the table: a commit of a few thousand small chunks writes about
+/// 120 bytes a chunk (its row, then the checkpoint's copy). A table keyed by the random id would
+/// instead touch one page per chunk, and rewrite most of the table each time a batch was filed.
+/// Ids are found through *runs*: sorted lists of (first 8 bytes of the id, pack row), 12 bytes an
+/// entry, written once and merged four at a time in tiers, with a Bloom filter and the first
+/// prefix of each 4 KiB block held in memory. The chunks of packs no run lists yet (fewer than
+/// ``runThreshold``) are held in memory, read from their rows at open. A run or the memory only
+/// says where to look; the row decides. A chunk has at most one visible (not condemned) row:
+/// a record skips a chunk that has one, and a chunk recorded in two packs stays where it was
+/// recorded first.
 public final class ChunkIndex: Sendable {
-    /// Schema 2 added the garbage collection columns, schema 3 the log of recent packs; older
-    /// schemas are upgraded in place.
-    public static let schemaVersion = 3
-    /// Logged entries that trigger filing them (about 3 MiB of log, 7 MiB of memory).
-    public static let mergeThreshold = 65_536
+    /// Schema 2 added the garbage collection columns, schema 3 a log of recent packs, schema 4
+    /// the rows by pack and the runs; older schemas are upgraded in place.
+    public static let schemaVersion = 4
+    /// Chunks of unlisted packs that trigger writing them as a run (about 5 MiB of memory until
+    /// then).
+    public static let runThreshold = 65_536
+    /// ``runThreshold``, or a smaller one given at open (tests that reach several tiers).
+    let runThreshold: Int
+    /// Runs of one tier that are merged into one run of the next.
+    static let mergeFanIn = 4
     /// SQLite's page cache for the index, at most (it fills only as pages are read).
     static let cacheKiB = 16 << 10
     public let path: String
     // A SQLite connection must be used by one thread at a time: it is only touched while `lock`
-    // is held, which is what makes sharing this class between tasks safe. The lock also guards the
-    // in-memory copy of the log.
-    private let lock = Mutex(RecentPacks())
+    // is held, which is what makes sharing this class between tasks safe. The lock also guards
+    // what this connection knows of the runs and unlisted packs.
+    private let lock = Mutex(IndexView())
     nonisolated(unsafe) private let connection: SQLiteConnection
 
     /// Opens (creating if needed) the index database at `path`; `":memory:"` keeps it in memory.
-    public init(path: String) throws {
+    public convenience init(path: String) throws {
+        try self.init(path: path, runThreshold: Self.runThreshold)
+    }
+
+    init(path: String, runThreshold: Int) throws {
+        precondition(runThreshold > 0)
         self.path = path
+        self.runThreshold = runThreshold
         let db: SQLiteConnection
         do {
             db = try SQLiteConnection(path: path)
             if path != ":memory:" {
-                // Small pages for a new index: chunk ids are random, so a commit's new chunks land
-                // on as many pages as there are chunks, and each such page is written twice (log,
-                // then checkpoint). With 1 KiB pages, a commit of 1,000 changes to a 1M-entry map
-                // writes about half the index bytes 4 KiB pages do. (No effect on an existing index.)
+                // Small pages for a new index: a lookup reads a page of rows and a block of a
+                // run, and a commit's new rows fill whole pages at the table's end either way.
+                // (No effect on an existing index.)
                 try db.execute("PRAGMA page_size = 1024")
                 try db.enableWriteAheadLog()
                 // A recorded pack must survive a power cut once flush() has returned.
                 try db.execute("PRAGMA synchronous = FULL")
-                // Lookups of random ids touch every page of the id-ordered table: with SQLite's
-                // default 2 MiB cache, the 2,000 claim lookups of a commit of 1,000 changes to a
-                // 1M-entry map spent 40% of their time reading pages back from the file.
+                // Lookups touch random rows and run blocks: keep up to 16 MiB of pages rather than
+                // SQLite's default 2 MiB.
                 try db.execute("PRAGMA cache_size = -\(Self.cacheKiB)")
             }
             db.busyTimeout = .seconds(30)
-            try db.transaction {
-                try db.execute(Self.schema)
-                try Self.upgradeSchema(db, path: path)
-            }
+            try db.transaction { try Self.createOrUpgradeSchema(db, path: path) }
         } catch let error as PackError {
             throw error
         } catch {
             throw PackError(.index, "cannot open the chunk index at \(path)", cause: error)
         }
         connection = db
-        // Read the log now: a damaged one is then reported at open, as SQLite reports damage.
+        // Read the runs and unlisted packs now: damage is then reported at open, as SQLite
+        // reports damage.
         do {
             try lock.withLock { try $0.refresh(db) }
         } catch let error as PackError {
             throw error
         } catch {
-            throw PackError(.index, "cannot read the log of recent packs in the chunk index at \(path)", cause: error)
+            throw PackError(.index, "cannot read the runs of the chunk index at \(path)", cause: error)
         }
     }
 
     /// `condemned_ms`: when garbage collection found the chunk unreachable (chunks), or found
     /// that no chunk in the pack is reachable (packs); NULL otherwise. `retired`: the pack is
-    /// being or has been deleted.
+    /// being or has been deleted. `unlisted_packs`: packs whose chunks no run lists yet, with a
+    /// version that changes each time the pack is recorded (so other connections read it again).
     private static let schema = """
         CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS packs(
@@ -126,25 +138,34 @@ public final class ChunkIndex: Sendable {
             condemned_ms INTEGER,
             retired INTEGER NOT NULL DEFAULT 0);
         CREATE TABLE IF NOT EXISTS chunks(
-            id BLOB PRIMARY KEY,
             pack INTEGER NOT NULL REFERENCES packs(id),
+            id BLOB NOT NULL,
             offset INTEGER NOT NULL,
             length INTEGER NOT NULL,
             plaintext_length INTEGER NOT NULL,
-            condemned_ms INTEGER) WITHOUT ROWID;
-        CREATE INDEX IF NOT EXISTS chunks_by_pack ON chunks(pack);
+            condemned_ms INTEGER,
+            PRIMARY KEY(pack, id)) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS received(id BLOB PRIMARY KEY) WITHOUT ROWID;
-        CREATE TABLE IF NOT EXISTS recent_packs(
-            row INTEGER PRIMARY KEY AUTOINCREMENT,
-            pack INTEGER NOT NULL REFERENCES packs(id),
-            entries BLOB NOT NULL);
+        CREATE TABLE IF NOT EXISTS unlisted_packs(pack INTEGER PRIMARY KEY, version INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS runs(
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            entry_count INTEGER NOT NULL,
+            fences BLOB NOT NULL,
+            filter BLOB NOT NULL);
+        CREATE TABLE IF NOT EXISTS run_blocks(
+            run INTEGER NOT NULL,
+            block INTEGER NOT NULL,
+            entries BLOB NOT NULL,
+            PRIMARY KEY(run, block)) WITHOUT ROWID;
         """
 
-    /// Records the schema of a new index, or upgrades a schema 1 index (which lacks the garbage
-    /// collection columns). A newer schema is refused: an older build would not honour it.
-    private static func upgradeSchema(_ db: SQLiteConnection, path: String) throws {
+    /// Creates the schema of a new index, or upgrades an older one in place. A newer schema is
+    /// refused: an older build would not honour it.
+    private static func createOrUpgradeSchema(_ db: SQLiteConnection, path: String) throws {
+        try db.execute("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         let version = try db.prepare("SELECT value FROM meta WHERE key = 'schema'").rows()
         guard let row = version.first, case .text(let text) = row[0] else {
+            try db.execute(schema)
             try db.prepare("INSERT INTO meta(key, value) VALUES ('schema', ?)").run([.text(String(schemaVersion))])
             return
         }
@@ -158,92 +179,145 @@ public final class ChunkIndex: Sendable {
                 ALTER TABLE packs ADD COLUMN retired INTEGER NOT NULL DEFAULT 0;
                 ALTER TABLE chunks ADD COLUMN condemned_ms INTEGER;
                 """)
-            try db.prepare("UPDATE meta SET value = ? WHERE key = 'schema'").run([.text(String(schemaVersion))])
-        case 2:
-            // The log table was created with the schema above; an older build must not open the
-            // index once it holds rows there, which the new version number ensures.
-            try db.prepare("UPDATE meta SET value = ? WHERE key = 'schema'").run([.text(String(schemaVersion))])
+            try upgradeToRowsByPack(db, path: path)
+        case 2, 3:
+            try upgradeToRowsByPack(db, path: path)
         default:
             throw PackError(
                 .unsupportedFormat,
                 "chunk index \(path) has schema \(text); this build uses schema \(schemaVersion) (delete it to rebuild it from the packs)")
         }
+        try db.prepare("UPDATE meta SET value = ? WHERE key = 'schema'").run([.text(String(schemaVersion))])
     }
 
-    /// Runs `body` on the connection, one caller at a time, after filing the log of recent packs,
-    /// so that `body` sees every chunk in the `chunks` table. `what` names the work in an error;
+    /// Schemas 1–3 kept one row per chunk keyed by id, and schema 3 a log of new packs besides:
+    /// both move into the rows by pack, the log's entries where the id has no visible row yet
+    /// (as filing the log would have done), and one run lists them all.
+    private static func upgradeToRowsByPack(_ db: SQLiteConnection, path: String) throws {
+        try db.execute(
+            """
+            DROP INDEX IF EXISTS chunks_by_pack;
+            ALTER TABLE chunks RENAME TO chunks_by_id;
+            """)
+        try db.execute(schema)
+        try db.execute(
+            """
+            INSERT INTO chunks(pack, id, offset, length, plaintext_length, condemned_ms)
+            SELECT pack, id, offset, length, plaintext_length, condemned_ms FROM chunks_by_id ORDER BY pack, id
+            """)
+        let hasLog = try !db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'recent_packs'").rows().isEmpty
+        if hasLog {
+            let visible = try db.prepare("SELECT 1 FROM chunks_by_id WHERE id = ? AND condemned_ms IS NULL")
+            let insert = try db.prepare(
+                "INSERT OR REPLACE INTO chunks(pack, id, offset, length, plaintext_length) VALUES (?, ?, ?, ?, ?)")
+            var logged = Set<ChunkID>()
+            for row in try db.prepare("SELECT row, pack, entries FROM recent_packs ORDER BY row").rows() {
+                guard case .integer(let packID) = row[1], case .blob(let bytes) = row[2],
+                    let entries = try? PackFormat.parseTrailer(bytes, packSize: Int(UInt32.max) * 2, packName: "\(packID)").entries
+                else { throw damaged("its log of recent packs holds a damaged row", path: path) }
+                for entry in entries where !logged.contains(entry.id) {
+                    guard try visible.rows([.blob(entry.id.bytes)]).isEmpty else { continue }
+                    logged.insert(entry.id)
+                    try insert.run([
+                        .integer(packID), .blob(entry.id.bytes), .integer(Int64(entry.offset)),
+                        .integer(Int64(entry.length)), .integer(Int64(entry.plaintextLength)),
+                    ])
+                }
+            }
+            try db.execute("DROP TABLE recent_packs")
+        }
+        try db.execute("DROP TABLE chunks_by_id")
+        try rebuildRuns(db)
+    }
+
+    /// An error for damage to the index, reported as SQLite reports a corrupt database, so that
+    /// opening a store rebuilds the index.
+    static func damaged(_ why: String, path: String) -> PackError {
+        PackError(
+            .index, "chunk index \(path): \(why); delete the index to rebuild it from the packs",
+            cause: SQLiteError(code: SQLiteError.corrupt, message: why, path: path))
+    }
+
+    /// Runs `body` on the connection, one caller at a time. `what` names the work in an error;
     /// it is only built when there is one.
     func withConnection<R>(_ what: @autoclosure () -> String, _ body: (SQLiteConnection) throws -> R) throws -> R {
-        try withLog(what()) { db, recent in
-            try Self.fileLog(db, &recent)
-            return try body(db)
-        }
+        try withView(what()) { db, _ in try body(db) }
     }
 
-    /// Runs `body` on the connection and the log of recent packs, brought up to date with what
-    /// other connections wrote; the log is not filed.
-    private func withLog<R>(
-        _ what: @autoclosure () -> String, _ body: (SQLiteConnection, inout RecentPacks) throws -> R
-    ) throws -> R {
+    /// Runs `body` on the connection and what it knows of the runs, brought up to date with
+    /// what other connections wrote.
+    func withView<R>(_ what: @autoclosure () -> String, _ body: (SQLiteConnection, inout IndexView) throws -> R) throws -> R {
         do {
-            return try lock.withLock { recent in
-                try recent.refresh(connection)
-                return try body(connection, &recent)
+            return try lock.withLock { view in
+                try view.refresh(connection)
+                return try body(connection, &view)
             }
         } catch {
             throw PackError(.index, "chunk index \(path): \(what()) failed", cause: error)
         }
     }
 
+    /// A row of chunk `id`.
+    struct ChunkRow {
+        var pack: Int64
+        var location: ChunkLocation
+        var isVisible: Bool
+    }
+
+    /// The rows of chunk `id`, first recorded first.
+    static func rows(of id: ChunkID, _ view: IndexView, _ db: SQLiteConnection) throws -> [ChunkRow] {
+        let packs = try view.candidatePacks(of: id, db)
+        guard !packs.isEmpty else { return [] }
+        let statement = try db.cachedStatement(
+            """
+            SELECT packs.name, chunks.offset, chunks.length, chunks.plaintext_length, chunks.condemned_ms IS NULL
+            FROM chunks JOIN packs ON packs.id = chunks.pack WHERE chunks.pack = ? AND chunks.id = ?
+            """)
+        var rows: [ChunkRow] = []
+        for pack in packs {
+            defer { statement.reset() }
+            try statement.bind([.integer(pack), .blob(id.bytes)])
+            guard try statement.step() else { continue }
+            let location = ChunkLocation(
+                packName: statement.text(at: 0), offset: Int(statement.int64(at: 1)),
+                length: Int(statement.int64(at: 2)), plaintextLength: Int(statement.int64(at: 3)))
+            rows.append(ChunkRow(pack: pack, location: location, isVisible: statement.int64(at: 4) != 0))
+        }
+        return rows
+    }
+
+    /// The row a reader uses: the first visible one, or else the first condemned one.
+    static func readableRow(of id: ChunkID, _ view: IndexView, _ db: SQLiteConnection) throws -> ChunkRow? {
+        let rows = try rows(of: id, view, db)
+        return rows.first(where: \.isVisible) ?? rows.first
+    }
+
     /// Where the chunk is, or nil when the index does not know it.
     public func location(of id: ChunkID) throws -> ChunkLocation? {
-        try withLog("lookup of chunk \(id.shortDescription)") { db, recent in try Self.location(of: id, db, recent) }
+        try withView("lookup of chunk \(id.shortDescription)") { db, view in try Self.readableRow(of: id, view, db)?.location }
     }
 
     /// Where each chunk is, as ``location(of:)`` says, looked up in one read transaction: a
     /// restore asks for the chunks of a thousand files at a time.
     public func locations(of ids: [ChunkID]) throws -> [ChunkLocation?] {
-        try withLog("lookup of \(ids.count) chunks") { db, recent in
-            try db.readTransaction { try ids.map { try Self.location(of: $0, db, recent) } }
+        try withView("lookup of \(ids.count) chunks") { db, view in
+            try db.readTransaction { try ids.map { try Self.readableRow(of: $0, view, db)?.location } }
         }
-    }
-
-    private static func location(of id: ChunkID, _ db: SQLiteConnection, _ recent: RecentPacks) throws -> ChunkLocation? {
-        let statement = try db.cachedStatement(
-            """
-            SELECT packs.name, chunks.offset, chunks.length, chunks.plaintext_length, chunks.condemned_ms IS NULL
-            FROM chunks JOIN packs ON packs.id = chunks.pack WHERE chunks.id = ?
-            """)
-        defer { statement.reset() }
-        try statement.bind([.blob(id.bytes)])
-        var filed: ChunkLocation? = nil
-        if try statement.step() {
-            filed = ChunkLocation(
-                packName: statement.text(at: 0), offset: Int(statement.int64(at: 1)),
-                length: Int(statement.int64(at: 2)), plaintextLength: Int(statement.int64(at: 3)))
-            if statement.int64(at: 4) != 0 { return filed }
-        }
-        // A logged copy replaces a condemned one when filed, as a new record would.
-        return recent.location(of: id) ?? filed
     }
 
     /// Whether a writer may deduplicate against the chunk: the index knows it and garbage
     /// collection has not condemned it. (A condemned chunk is still readable through
     /// ``location(of:)``, but whoever stores it again must write a fresh copy.)
     public func contains(_ id: ChunkID) throws -> Bool {
-        try withLog("lookup of chunk \(id.shortDescription)") { db, recent in
-            if recent.location(of: id) != nil { return true }
-            let statement = try db.cachedStatement("SELECT 1 FROM chunks WHERE id = ? AND condemned_ms IS NULL")
-            defer { statement.reset() }
-            try statement.bind([.blob(id.bytes)])
-            return try statement.step()
+        try withView("lookup of chunk \(id.shortDescription)") { db, view in
+            try Self.rows(of: id, view, db).contains(where: \.isVisible)
         }
     }
 
     /// Marks chunks that came from another agent and whose plaintext this agent's content key
     /// does not map to their id: see ``containsOwnData(_:)``.
     public func markReceived(_ ids: some Sequence<ChunkID>) throws {
-        try withLog("marking received chunks") { db, _ in
+        try withConnection("marking received chunks") { db in
             try db.transaction {
                 let insert = try db.cachedStatement("INSERT OR IGNORE INTO received(id) VALUES (?)")
                 for id in ids { try insert.run([.blob(id.bytes)]) }
@@ -259,24 +333,19 @@ public final class ChunkIndex: Sendable {
     /// when its pack is recorded, and until then the forged copy stays readable as before.
     public func containsOwnData(_ ids: [ChunkID]) throws -> [Bool] {
         // One read transaction for all; the rare received chunk then takes the path of one id,
-        // which may write.
+        // which writes.
         var received: [Int] = []
-        var present = try withLog("lookup of \(ids.count) chunks") { db, recent in
+        var present = try withView("lookup of \(ids.count) chunks") { db, view in
             try db.readTransaction {
-                let inReceived = try db.cachedStatement("SELECT 1 FROM received WHERE id = ?")
-                let filed = try db.cachedStatement(
-                    "SELECT condemned_ms IS NULL, EXISTS (SELECT 1 FROM received WHERE id = ?1) FROM chunks WHERE id = ?1")
+                let isReceived = try db.cachedStatement("SELECT 1 FROM received WHERE id = ?")
                 return try ids.enumerated().map { position, id in
-                    let isLogged = recent.location(of: id) != nil
-                    let statement = isLogged ? inReceived : filed
-                    defer { statement.reset() }
-                    try statement.bind([.blob(id.bytes)])
-                    guard try statement.step() else { return isLogged }
-                    if isLogged || statement.int64(at: 1) != 0 {
-                        received.append(position)
-                        return false
-                    }
-                    return statement.int64(at: 0) != 0
+                    // New chunks, the common case, are answered from memory and filters.
+                    guard try Self.rows(of: id, view, db).contains(where: \.isVisible) else { return false }
+                    defer { isReceived.reset() }
+                    try isReceived.bind([.blob(id.bytes)])
+                    guard try isReceived.step() else { return true }
+                    received.append(position)
+                    return false
                 }
             }
         }
@@ -286,120 +355,180 @@ public final class ChunkIndex: Sendable {
 
     /// `containsOwnData(_:)` for one id (see the form for many ids).
     public func containsOwnData(_ id: ChunkID) throws -> Bool {
-        try withLog("lookup of chunk \(id.shortDescription)") { db, recent in
-            if recent.location(of: id) != nil {
-                let received = try db.cachedStatement("SELECT 1 FROM received WHERE id = ?").rows([.blob(id.bytes)])
-                if received.isEmpty { return true }
-                // Rare: a received chunk still in the log is filed, then handled as below.
-                try Self.fileLog(db, &recent)
-            }
-            let rows = try db.cachedStatement(
-                "SELECT condemned_ms IS NULL, EXISTS (SELECT 1 FROM received WHERE id = ?1) FROM chunks WHERE id = ?1"
-            ).rows([.blob(id.bytes)])
-            guard let row = rows.first, case .integer(let visible) = row[0], case .integer(let received) = row[1] else {
-                return false
-            }
-            guard received != 0 else { return visible != 0 }
+        try withView("lookup of chunk \(id.shortDescription)") { db, view in
+            guard let visible = try Self.rows(of: id, view, db).first(where: \.isVisible) else { return false }
+            guard try !db.cachedStatement("SELECT 1 FROM received WHERE id = ?").rows([.blob(id.bytes)]).isEmpty else { return true }
             try db.transaction {
-                try db.cachedStatement("UPDATE chunks SET condemned_ms = ?2 WHERE id = ?1 AND condemned_ms IS NULL")
-                    .run([.blob(id.bytes), .integer(Int64((Date().timeIntervalSince1970 * 1000).rounded()))])
+                try db.cachedStatement("UPDATE chunks SET condemned_ms = ?3 WHERE pack = ?1 AND id = ?2 AND condemned_ms IS NULL")
+                    .run([.integer(visible.pack), .blob(id.bytes), .integer(Int64((Date().timeIntervalSince1970 * 1000).rounded()))])
                 try db.cachedStatement("DELETE FROM received WHERE id = ?").run([.blob(id.bytes)])
             }
             return false
         }
     }
 
-    /// Records a stored pack and its chunks in one transaction. A chunk already indexed in another
-    /// pack keeps its first location, unless that copy is condemned (this one replaces it) or
-    /// `replacing` is set (a rebuild trusts the trailers over the index).
+    /// Records a stored pack and its chunks in one transaction. A chunk with a visible row in
+    /// another pack keeps it, unless `replacing` is set (a rebuild trusts the trailers over the
+    /// index); a chunk whose rows are all condemned gets a visible one here, which readers then
+    /// use.
     ///
     /// - Returns: false, recording nothing, when the pack is retired: garbage collection is
     ///   deleting it, so its chunks must not be offered to anyone again.
-    ///
-    /// A new pack is logged (see the type's notes); a pack the index knew already (a rebuild, a
-    /// pack recorded twice) is filed at once.
     @discardableResult
     public func record(packName: String, kind: PackKind, size: Int, entries: [PackEntry], replacing: Bool = false) throws -> Bool {
-        try withLog("recording pack \(packName)") { db, recent in
-            if replacing { try Self.fileLog(db, &recent) }
-            enum Outcome { case retired, filed, logged(row: Int64) }
-            let outcome: Outcome = try db.transaction {
-                let (packID, isNew) = try Self.packRow(named: packName, kind: kind, size: size, db)
-                guard let packID else { return .retired }
-                if isNew && !replacing {
-                    try db.cachedStatement("INSERT INTO recent_packs(pack, entries) VALUES (?, ?)")
-                        .run([.integer(packID), .blob(PackFormat.encodeTrailer(kind: kind, entries: entries))])
-                    return .logged(row: db.lastInsertRowID)
-                }
-                try Self.file(entries.map { (packID, $0) }, replacing: replacing, db)
-                return .filed
+        try withView("recording pack \(packName)") { db, view in
+            let recorded: (pack: Int64, version: Int64, ids: [ChunkID])? = try db.transaction {
+                // Inside the write transaction: what another connection recorded a moment ago
+                // counts, so no chunk gets two visible rows.
+                try view.refresh(db)
+                guard let packID = try Self.packRow(named: packName, kind: kind, size: size, db).id else { return nil }
+                let ids = try Self.insertRows(of: entries, inPack: packID, replacing: replacing, view, db)
+                return (packID, try Self.markUnlisted(packID, db), ids)
             }
-            switch outcome {
-            case .retired:
-                return false
-            case .filed:
-                return true
-            case .logged(let row):
-                recent.add(row: row, packName: packName, entries: entries)
-                // The pack is recorded: a failure to file the log now only leaves it for later.
-                if recent.entryCount >= Self.mergeThreshold { try? Self.fileLog(db, &recent) }
-                return true
-            }
+            guard let recorded else { return false }
+            view.unlisted.add(pack: recorded.pack, version: recorded.version, ids: recorded.ids)
+            // The pack is recorded: a failure to write the run now only leaves it for later.
+            if view.unlisted.entryCount >= runThreshold { try? Self.listUnlisted(db, &view, runThreshold: runThreshold) }
+            return true
         }
     }
 
-    /// Files entries in the `chunks` table, each under its pack row, in the order given. A chunk
-    /// already filed keeps its first location unless that copy is condemned, or `replacing` is set.
-    private static func file(_ entries: [(packID: Int64, entry: PackEntry)], replacing: Bool, _ db: SQLiteConnection) throws {
+    /// Inserts the rows of a pack's entries, in id order (a chunk listed twice in the pack keeps
+    /// its first entry), skipping chunks visible elsewhere unless `replacing`, which removes
+    /// their other rows instead. Returns the ids inserted.
+    private static func insertRows(
+        of entries: [PackEntry], inPack packID: Int64, replacing: Bool, _ view: IndexView, _ db: SQLiteConnection
+    ) throws -> [ChunkID] {
+        guard packID <= Int64(UInt32.max) else { throw PackError(.index, "chunk index \(db.path) has run out of pack numbers") }
+        let order = entries.indices.sorted { a, b in
+            entries[a].id < entries[b].id || (entries[a].id == entries[b].id && a < b)
+        }
         let insert = try db.cachedStatement(
-            replacing
-                ? "INSERT OR REPLACE INTO chunks(id, pack, offset, length, plaintext_length) VALUES (?, ?, ?, ?, ?)"
-                : """
-                INSERT INTO chunks(id, pack, offset, length, plaintext_length) VALUES (?, ?, ?, ?, ?)
-                ON CONFLICT(id) DO UPDATE SET pack = excluded.pack, offset = excluded.offset,
-                    length = excluded.length, plaintext_length = excluded.plaintext_length, condemned_ms = NULL
-                WHERE chunks.condemned_ms IS NOT NULL
-                """)
-        var packIDs = Set<Int64>()
-        for (packID, entry) in entries {
+            "INSERT OR REPLACE INTO chunks(pack, id, offset, length, plaintext_length, condemned_ms) VALUES (?, ?, ?, ?, ?, NULL)")
+        let delete = try db.cachedStatement("DELETE FROM chunks WHERE pack = ? AND id = ?")
+        var inserted: [ChunkID] = []
+        inserted.reserveCapacity(entries.count)
+        for position in order {
+            let entry = entries[position]
+            if inserted.last == entry.id { continue }
+            let existing = try rows(of: entry.id, view, db)
+            if replacing {
+                for row in existing where row.pack != packID { try delete.run([.integer(row.pack), .blob(entry.id.bytes)]) }
+            } else if existing.contains(where: { $0.isVisible }) {
+                continue
+            }
             try insert.run([
-                .blob(entry.id.bytes), .integer(packID), .integer(Int64(entry.offset)),
+                .integer(packID), .blob(entry.id.bytes), .integer(Int64(entry.offset)),
                 .integer(Int64(entry.length)), .integer(Int64(entry.plaintextLength)),
             ])
-            packIDs.insert(packID)
+            inserted.append(entry.id)
         }
         // A pack that serves a chunk is not condemned (a rebuild may re-record one).
-        let revive = try db.cachedStatement(
+        try db.cachedStatement(
             """
             UPDATE packs SET condemned_ms = NULL WHERE id = ?1 AND condemned_ms IS NOT NULL
             AND EXISTS (SELECT 1 FROM chunks WHERE pack = ?1 AND condemned_ms IS NULL)
-            """)
-        for packID in packIDs { try revive.run([.integer(packID)]) }
+            """
+        ).run([.integer(packID)])
+        return inserted
     }
 
-    /// Files every logged pack, this connection's and others', in one transaction: the entries in
-    /// id order (so that the table's pages are each written once), each pack's in the order logged.
-    static func fileLog(_ db: SQLiteConnection, _ recent: inout RecentPacks) throws {
-        // The table decides, not the copy in memory: what garbage collection sees must not
-        // depend on that copy being current.
-        guard try !db.cachedStatement("SELECT 1 FROM recent_packs LIMIT 1").rows().isEmpty else {
-            recent.removeAll()
-            return
+    /// Lists `pack` among the unlisted packs with a new version; returns the version.
+    static func markUnlisted(_ pack: Int64, _ db: SQLiteConnection) throws -> Int64 {
+        let rows = try db.cachedStatement("SELECT coalesce(max(version), 0) + 1 FROM unlisted_packs").rows()
+        guard case .integer(let version) = rows.first?[0] else { throw damaged("the unlisted packs cannot be read", path: db.path) }
+        try db.cachedStatement("INSERT OR REPLACE INTO unlisted_packs(pack, version) VALUES (?, ?)").run([.integer(pack), .integer(version)])
+        return version
+    }
+
+    /// The tier of a run: 0 below `runThreshold` × ``mergeFanIn`` entries, then one more for
+    /// each factor of ``mergeFanIn``.
+    static func tier(ofRunWith entryCount: Int, runThreshold: Int) -> Int {
+        var tier = 0
+        var size = entryCount / runThreshold
+        while size >= mergeFanIn {
+            size /= mergeFanIn
+            tier += 1
         }
+        return tier
+    }
+
+    /// Writes the unlisted packs' chunks as a run, then merges runs while a tier holds
+    /// ``mergeFanIn`` of them, in one transaction.
+    static func listUnlisted(_ db: SQLiteConnection, _ view: inout IndexView, runThreshold: Int) throws {
+        // The view changes with the transaction; if that rolls back, it is read again.
+        do {
+            try writeRunOfUnlisted(db, &view, runThreshold: runThreshold)
+        } catch {
+            view.invalidate()
+            throw error
+        }
+    }
+
+    private static func writeRunOfUnlisted(_ db: SQLiteConnection, _ view: inout IndexView, runThreshold: Int) throws {
         try db.transaction {
-            var logged: [(packID: Int64, entry: PackEntry)] = []
-            for row in try db.cachedStatement(RecentPacks.selectAll + " ORDER BY recent_packs.row").rows() {
-                let (_, packID, _, entries) = try RecentPacks.decode(row, path: db.path)
-                for entry in entries { logged.append((packID, entry)) }
+            try view.refresh(db)
+            let entries = view.unlisted.sortedEntries()
+            var writer = try RunWriter(capacity: entries.count, db)
+            for entry in entries { try writer.append(entry) }
+            let run = try writer.finish()
+            try db.cachedStatement("DELETE FROM unlisted_packs").run()
+            view.unlisted.removeAll()
+            view.replaceRuns([], with: run)
+            while let group = mergeableRuns(view.runs, runThreshold: runThreshold) {
+                let merged = try merge(group, db)
+                view.replaceRuns(Set(group.map(\.id)), with: merged)
             }
-            // A stable order keeps a chunk logged twice in the order logged: the first one wins.
-            let order = logged.indices.sorted { a, b in
-                logged[a].entry.id < logged[b].entry.id || (logged[a].entry.id == logged[b].entry.id && a < b)
-            }
-            try file(order.map { logged[$0] }, replacing: false, db)
-            try db.cachedStatement("DELETE FROM recent_packs").run()
         }
-        recent.removeAll()
+    }
+
+    /// The oldest ``mergeFanIn`` runs of the lowest tier that has that many, if any.
+    private static func mergeableRuns(_ runs: [LookupRun], runThreshold: Int) -> [LookupRun]? {
+        let byTier = Dictionary(grouping: runs) { tier(ofRunWith: $0.entryCount, runThreshold: runThreshold) }
+        guard let tier = byTier.filter({ $0.value.count >= mergeFanIn }).keys.min() else { return nil }
+        return Array(byTier[tier]!.sorted { $0.id < $1.id }.prefix(mergeFanIn))
+    }
+
+    /// Merges runs into one, leaving out entries of packs that are retired or gone, and deletes
+    /// them.
+    private static func merge(_ runs: [LookupRun], _ db: SQLiteConnection) throws -> LookupRun? {
+        var livePacks = Set<UInt32>()
+        for row in try db.cachedStatement("SELECT id FROM packs WHERE retired = 0").rows() {
+            if case .integer(let id) = row[0] { livePacks.insert(UInt32(truncatingIfNeeded: id)) }
+        }
+        var readers = try runs.map { try RunReader(run: $0.id, db) }
+        var heads = try readers.indices.map { try readers[$0].next() }
+        var writer = try RunWriter(capacity: runs.reduce(0) { $0 + $1.entryCount }, db)
+        while let smallest = heads.indices.filter({ heads[$0] != nil }).min(by: { heads[$0]! < heads[$1]! }) {
+            let entry = heads[smallest]!
+            if livePacks.contains(entry.pack) { try writer.append(entry) }
+            heads[smallest] = try readers[smallest].next()
+        }
+        let merged = try writer.finish()
+        for run in runs {
+            try db.cachedStatement("DELETE FROM run_blocks WHERE run = ?").run([.integer(run.id)])
+            try db.cachedStatement("DELETE FROM runs WHERE id = ?").run([.integer(run.id)])
+        }
+        return merged
+    }
+
+    /// Replaces every run with one listing every row, and empties the unlisted packs (an
+    /// upgrade, and anything that rewrote rows wholesale).
+    static func rebuildRuns(_ db: SQLiteConnection) throws {
+        try db.execute("DELETE FROM run_blocks; DELETE FROM runs; DELETE FROM unlisted_packs")
+        let count = try db.prepare("SELECT count(*) FROM chunks").rows()
+        guard case .integer(let rowCount) = count.first?[0] else { throw damaged("the chunk rows cannot be counted", path: db.path) }
+        var writer = try RunWriter(capacity: Int(rowCount), db)
+        let statement = try db.prepare("SELECT id, pack FROM chunks ORDER BY id, pack")
+        while try statement.step() {
+            guard let id = statement.withBlob(at: 0, { ChunkID(bytes: $0) }) else {
+                throw damaged("a chunk row holds a malformed id", path: db.path)
+            }
+            let pack = statement.int64(at: 1)
+            guard pack >= 0, pack <= Int64(UInt32.max) else { throw damaged("a chunk row names pack \(pack)", path: db.path) }
+            try writer.append(RunEntry(prefix: id.leadingWord, pack: UInt32(pack)))
+        }
+        _ = try writer.finish()
     }
 
     /// The row id of pack `name`, inserted if new (`isNew`); a nil id when the pack is retired.
@@ -417,7 +546,7 @@ public final class ChunkIndex: Sendable {
     /// The names of all packs the index knows, retired ones included (so that a pack being
     /// deleted is never indexed again as missing).
     public func packNames() throws -> Set<String> {
-        try withLog("listing packs") { db, _ in
+        try withConnection("listing packs") { db in
             var names = Set<String>()
             for row in try db.cachedStatement("SELECT name FROM packs").rows() {
                 if case .text(let name) = row[0] { names.insert(name) }
@@ -430,7 +559,7 @@ public final class ChunkIndex: Sendable {
     /// more than `byteLimit` bytes and at most 4,096. Retired packs are left out. (After a
     /// rebuild of the index, "newest" is the order the rebuild indexed them in.)
     public func newestPacks(of kind: PackKind, upTo byteLimit: Int) throws -> [String] {
-        try withLog("listing packs") { db, _ in
+        try withConnection("listing packs") { db in
             var names: [String] = []
             var total = 0
             // However small the packs, no more than 4,096 are named.
@@ -448,7 +577,7 @@ public final class ChunkIndex: Sendable {
 
     /// The kind of an indexed pack, or nil when the index does not know it.
     public func kind(ofPack name: String) throws -> PackKind? {
-        try withLog("reading pack \(name)") { db, _ in
+        try withConnection("reading pack \(name)") { db in
             let rows = try db.cachedStatement("SELECT kind FROM packs WHERE name = ?").rows([.text(name)])
             guard case .integer(let kind) = rows.first?[0] else { return nil }
             return PackKind(rawValue: UInt8(clamping: kind))
@@ -555,94 +684,5 @@ public final class ChunkIndex: Sendable {
                 storedBytes: integer(chunks.first?[1]), plaintextBytes: integer(chunks.first?[2]),
                 condemnedChunkCount: integer(chunks.first?[3]), condemnedBytes: integer(chunks.first?[4]))
         }
-    }
-}
-
-/// The log of recent packs as this connection last read it, with their entries by chunk id.
-///
-/// Log rows are only ever appended (row ids are never reused) or all deleted when filed, so a row
-/// this copy holds that is gone from the table means another connection filed the log.
-struct RecentPacks {
-    private var locations: [ChunkID: ChunkLocation] = [:]
-    private var rows = Set<Int64>()
-    private(set) var entryCount = 0
-    /// SQLite's `data_version` when last read: it changes when another connection commits.
-    private var dataVersion: Int64? = nil
-
-    /// Every logged pack; append `ORDER BY recent_packs.row`, after a `WHERE` if wanted.
-    static let selectAll = """
-        SELECT recent_packs.row, recent_packs.pack, packs.name, recent_packs.entries
-        FROM recent_packs JOIN packs ON packs.id = recent_packs.pack
-        """
-
-    func location(of id: ChunkID) -> ChunkLocation? { locations[id] }
-
-    /// Adds a logged pack; a chunk logged before keeps its first location.
-    mutating func add(row: Int64, packName: String, entries: [PackEntry]) {
-        guard rows.insert(row).inserted else { return }
-        locations.reserveCapacity(locations.count + entries.count)
-        for entry in entries where locations[entry.id] == nil {
-            locations[entry.id] = ChunkLocation(
-                packName: packName, offset: entry.offset, length: entry.length, plaintextLength: entry.plaintextLength)
-        }
-        entryCount += entries.count
-    }
-
-    mutating func removeAll() {
-        locations = [:]
-        rows = []
-        entryCount = 0
-    }
-
-    /// Catches up with what other connections logged or filed since the last call. On any
-    /// failure the copy is emptied and marked stale, so the next call reads the log again.
-    mutating func refresh(_ db: SQLiteConnection) throws {
-        // Every lookup asks: step the statement rather than build rows.
-        let version = try db.cachedStatement("PRAGMA data_version")
-        defer { version.reset() }
-        guard try version.step() else { throw PackError(.index, "SQLite gave no data version") }
-        let current = version.int64(at: 0)
-        if current == dataVersion { return }
-        dataVersion = nil
-        do {
-            var present = Set<Int64>()
-            for row in try db.cachedStatement("SELECT row FROM recent_packs").rows() {
-                if case .integer(let number) = row[0] { present.insert(number) }
-            }
-            if !rows.isSubset(of: present) { removeAll() }
-            // Not only rows after this copy's last: another connection may have logged one just
-            // before this connection logged its own.
-            if let firstMissing = present.subtracting(rows).min() {
-                for row in try db.cachedStatement(Self.selectAll + " WHERE recent_packs.row >= ? ORDER BY recent_packs.row")
-                    .rows([.integer(firstMissing)])
-                {
-                    let (logRow, _, packName, entries) = try Self.decode(row, path: db.path)
-                    add(row: logRow, packName: packName, entries: entries)
-                }
-            }
-            dataVersion = current
-        } catch {
-            removeAll()
-            throw error
-        }
-    }
-
-    /// One row of ``selectAll``. A row that does not decode is damage to the index (reported as
-    /// SQLite reports a corrupt database, so that opening a store rebuilds the index).
-    static func decode(_ row: [SQLiteValue], path: String) throws -> (row: Int64, packID: Int64, packName: String, entries: [PackEntry]) {
-        func damaged(_ why: String) -> PackError {
-            PackError(
-                .index, "chunk index \(path): its log of recent packs holds a damaged row (\(why)); delete the index to rebuild it from the packs",
-                cause: SQLiteError(code: SQLiteError.corrupt, message: why, path: path))
-        }
-        guard row.count == 4, case .integer(let logRow) = row[0], case .integer(let packID) = row[1], case .text(let name) = row[2],
-            case .blob(let bytes) = row[3]
-        else { throw damaged("a column is missing or of the wrong type") }
-        // Bounded by the largest offset a trailer can hold, not the pack's recorded size: a
-        // damaged size is the checker's to report, not a reason to refuse every lookup.
-        guard let entries = try? PackFormat.parseTrailer(bytes, packSize: Int(UInt32.max) * 2, packName: name).entries else {
-            throw damaged("the entries of pack \(name) do not decode")
-        }
-        return (logRow, packID, name, entries)
     }
 }

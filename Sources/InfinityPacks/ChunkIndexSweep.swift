@@ -94,17 +94,23 @@ extension ChunkIndex {
 
     private static func applyMark(horizon: SweepHorizon, now: Int64, _ db: SQLiteConnection) throws -> MarkOutcome {
         var outcome = MarkOutcome()
-        let missing = try db.cachedStatement(
-            "SELECT id FROM temp.live WHERE NOT EXISTS (SELECT 1 FROM chunks WHERE chunks.id = live.id)"
-        ).rows()
+        // Rows are keyed by pack: a set difference reads the table once.
+        let missing = try db.cachedStatement("SELECT id FROM temp.live EXCEPT SELECT id FROM chunks").rows()
         outcome.missingCount = missing.count
         outcome.missingSample = missing.prefix(10).compactMap { row in
             if case .blob(let bytes) = row[0] { return ChunkID(bytes: bytes) }
             return nil
         }
 
+        // A reachable chunk with no visible row gets its first condemned row back (one only: a
+        // chunk has at most one visible row).
         try db.cachedStatement(
-            "UPDATE chunks SET condemned_ms = NULL WHERE condemned_ms IS NOT NULL AND id IN (SELECT id FROM temp.live)"
+            """
+            UPDATE chunks SET condemned_ms = NULL WHERE condemned_ms IS NOT NULL AND (pack, id) IN (
+                SELECT min(pack), id FROM chunks WHERE condemned_ms IS NOT NULL AND id IN (SELECT id FROM temp.live)
+                AND id NOT IN (SELECT id FROM chunks WHERE condemned_ms IS NULL AND id IN (SELECT id FROM temp.live))
+                GROUP BY id)
+            """
         ).run()
         outcome.revivedChunks = db.changes
         // A pack that serves a visible chunk again is no longer condemned.
@@ -185,7 +191,7 @@ extension ChunkIndex {
         }
     }
 
-    /// Records a pack of copied chunks and points each chunk at its copy, in one transaction;
+    /// Records a pack of copied chunks and moves each chunk's row to its copy, in one transaction;
     /// then condemns every source pack left serving nothing visible. A chunk whose row no longer
     /// points at its source (a rebuild moved it) keeps its row; the copy is then just unused.
     ///
@@ -193,19 +199,22 @@ extension ChunkIndex {
     func recordCopies(
         packName: String, kind: PackKind, size: Int, entries: [PackEntry], sources: [ChunkID: Int64], now: Int64
     ) throws {
-        try withConnection("recording repacked pack \(packName)") { db in
-            try db.transaction {
+        try withView("recording repacked pack \(packName)") { db, view in
+            let moved: (pack: Int64, version: Int64, ids: [ChunkID]) = try db.transaction {
                 guard let packID = try Self.packRow(named: packName, kind: kind, size: size, db).id else {
                     throw PackError(.index, "new pack \(packName) is already retired")
                 }
+                guard packID <= Int64(UInt32.max) else { throw PackError(.index, "chunk index \(db.path) has run out of pack numbers") }
                 let move = try db.cachedStatement(
                     "UPDATE chunks SET pack = ?, offset = ?, length = ?, plaintext_length = ? WHERE id = ? AND pack = ?")
+                var ids: [ChunkID] = []
                 for entry in entries {
                     guard let source = sources[entry.id] else { continue }
                     try move.run([
                         .integer(packID), .integer(Int64(entry.offset)), .integer(Int64(entry.length)),
                         .integer(Int64(entry.plaintextLength)), .blob(entry.id.bytes), .integer(source),
                     ])
+                    if db.changes > 0 { ids.append(entry.id) }
                 }
                 let condemn = try db.cachedStatement(
                     """
@@ -213,7 +222,12 @@ extension ChunkIndex {
                     AND NOT EXISTS (SELECT 1 FROM chunks WHERE chunks.pack = ?1 AND chunks.condemned_ms IS NULL)
                     """)
                 for source in Set(sources.values) { try condemn.run([.integer(source), .integer(now)]) }
+                return (packID, try Self.markUnlisted(packID, db), ids)
             }
+            // The moved chunks are found in the new pack through the unlisted packs, until a run
+            // lists them there.
+            view.unlisted.add(pack: moved.pack, version: moved.version, ids: moved.ids)
+            if view.unlisted.entryCount >= runThreshold { try? Self.listUnlisted(db, &view, runThreshold: runThreshold) }
         }
     }
 

@@ -400,7 +400,7 @@ struct SweepFixture {
             #expect(try index.location(of: testID(1)) == ChunkLocation(packName: "packs/aa/old", offset: 0, length: 100, plaintextLength: 90))
             #expect(try index.statistics().condemnedChunkCount == 0)
             let schema = try SQLiteConnection(path: path).prepare("SELECT value FROM meta WHERE key = 'schema'").rows()
-            #expect(schema.first?.first == .text("3"))
+            #expect(schema.first?.first == .text("4"))
         }
     }
 
@@ -408,12 +408,12 @@ struct SweepFixture {
         try await withTemporaryDirectory { directory in
             let path = directory + "/index.sqlite"
             _ = try ChunkIndex(path: path)
-            try SQLiteConnection(path: path).execute("UPDATE meta SET value = '4' WHERE key = 'schema'")
+            try SQLiteConnection(path: path).execute("UPDATE meta SET value = '5' WHERE key = 'schema'")
             #expect {
                 try ChunkIndex(path: path)
             } throws: { error in
                 guard let error = error as? PackError, error.code == .unsupportedFormat else { return false }
-                return error.message.contains("schema 4") && error.message.contains("schema 3") && error.message.contains(path)
+                return error.message.contains("schema 5") && error.message.contains("schema 4") && error.message.contains(path)
             }
         }
     }
