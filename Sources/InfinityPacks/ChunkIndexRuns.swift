@@ -57,32 +57,29 @@ struct PrefixFilter {
         return out
     }
 
-    /// Prefixes are SHA-256 output, uniform already: two probes' worth of hash come from mixing
-    /// the word (double hashing gives the rest).
+    /// Prefixes are SHA-256 output, uniform already: the probes step through the filter from the
+    /// prefix by an odd stride mixed from it (double hashing).
     @inline(__always)
-    private func forEachBit(_ prefix: UInt64, _ body: (Int) -> Bool) {
-        let bitCount = UInt64(words.count * 64)
-        let first = prefix
-        let step = (prefix &* 0x9E37_79B9_7F4A_7C15).byteSwapped | 1
-        for probe in 0..<UInt64(Self.probeCount) {
-            if !body(Int((first &+ probe &* step) % bitCount)) { return }
-        }
+    private static func probe(_ number: UInt64, of prefix: UInt64, bitCount: UInt64) -> Int {
+        let stride = (prefix &* 0x9E37_79B9_7F4A_7C15).byteSwapped | 1
+        return Int((prefix &+ number &* stride) % bitCount)
     }
 
     mutating func insert(_ prefix: UInt64) {
-        forEachBit(prefix) { bit in
+        let bitCount = UInt64(words.count * 64)
+        for number in 0..<UInt64(Self.probeCount) {
+            let bit = Self.probe(number, of: prefix, bitCount: bitCount)
             words[bit >> 6] |= 1 << UInt64(bit & 63)
-            return true
         }
     }
 
     func mayContain(_ prefix: UInt64) -> Bool {
-        var found = true
-        forEachBit(prefix) { bit in
-            found = words[bit >> 6] & (1 << UInt64(bit & 63)) != 0
-            return found
+        let bitCount = UInt64(words.count * 64)
+        for number in 0..<UInt64(Self.probeCount) {
+            let bit = Self.probe(number, of: prefix, bitCount: bitCount)
+            if words[bit >> 6] & (1 << UInt64(bit & 63)) == 0 { return false }
         }
-        return found
+        return true
     }
 }
 
