@@ -8,8 +8,9 @@
 # A commit's bytes are counted twice: what the store's packs grew by (for SQLite: its log), and
 # every byte the process passed to write calls (for us: packs, the chunk index's write-ahead log
 # and checkpoints, refs; for SQLite: its log and any checkpoint inside the transaction). The
-# chunk index logs new packs and files their entries by id once 65,536 have gathered: the mean
-# of all writes carries that filing (what the rounds left unfiled is filed and counted too).
+# chunk index appends each new chunk's row and lists new chunks in a run once 65,536 have
+# gathered: the mean of all writes carries the runs written during the rounds and the index's
+# checkpoints.
 #
 # For profiling (run the IndexBenchmark binary directly): INFINITY_BENCH_ONLY=bulk runs only the
 # batched bulk load, INFINITY_BENCH_ONLY=calls only the load with one call per entry;
