@@ -116,7 +116,7 @@ public final class ChunkIndex: Sendable {
         // Read the runs and unlisted packs now: damage is then reported at open, as SQLite
         // reports damage.
         do {
-            try lock.withLock { try $0.refresh(db) }
+            try lock.withLock { view in try db.readTransaction { try view.refreshInSnapshot(db) } }
         } catch let error as PackError {
             throw error
         } catch {
@@ -146,7 +146,7 @@ public final class ChunkIndex: Sendable {
             condemned_ms INTEGER,
             PRIMARY KEY(pack, id)) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS received(id BLOB PRIMARY KEY) WITHOUT ROWID;
-        CREATE TABLE IF NOT EXISTS unlisted_packs(pack INTEGER PRIMARY KEY, version INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS unlisted_packs(version INTEGER PRIMARY KEY AUTOINCREMENT, pack INTEGER NOT NULL UNIQUE);
         CREATE TABLE IF NOT EXISTS runs(
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             entry_count INTEGER NOT NULL,
@@ -241,19 +241,28 @@ public final class ChunkIndex: Sendable {
     /// Runs `body` on the connection, one caller at a time. `what` names the work in an error;
     /// it is only built when there is one.
     func withConnection<R>(_ what: @autoclosure () -> String, _ body: (SQLiteConnection) throws -> R) throws -> R {
-        try withView(what()) { db, _ in try body(db) }
+        try withLockedView(what()) { db, _ in try body(db) }
     }
 
-    /// Runs `body` on the connection and what it knows of the runs, brought up to date with
-    /// what other connections wrote.
-    func withView<R>(_ what: @autoclosure () -> String, _ body: (SQLiteConnection, inout IndexView) throws -> R) throws -> R {
+    /// Runs `body` on the connection and what it knows of the runs, as it is: a writer brings the
+    /// view up to date inside its own write transaction (``IndexView/refreshInSnapshot(_:)``).
+    func withLockedView<R>(_ what: @autoclosure () -> String, _ body: (SQLiteConnection, inout IndexView) throws -> R) throws -> R {
         do {
-            return try lock.withLock { view in
-                try view.refresh(connection)
-                return try body(connection, &view)
-            }
+            return try lock.withLock { view in try body(connection, &view) }
         } catch {
             throw PackError(.index, "chunk index \(path): \(what()) failed", cause: error)
+        }
+    }
+
+    /// Runs `body` inside one read transaction, with the view brought up to date in that same
+    /// snapshot: the runs and rows it reads are the ones the view describes, whatever another
+    /// connection commits meanwhile (a merge that deletes runs, a repack that moves rows).
+    func withView<R>(_ what: @autoclosure () -> String, _ body: (SQLiteConnection, IndexView) throws -> R) throws -> R {
+        try withLockedView(what()) { db, view in
+            try db.readTransaction {
+                try view.refreshInSnapshot(db)
+                return try body(db, view)
+            }
         }
     }
 
@@ -286,10 +295,11 @@ public final class ChunkIndex: Sendable {
         return rows
     }
 
-    /// The row a reader uses: the first visible one, or else the first condemned one.
+    /// The row a reader uses: the visible one, or else the condemned one recorded last (the
+    /// owner's own copy rather than a forged one it condemned before storing its own).
     static func readableRow(of id: ChunkID, _ view: IndexView, _ db: SQLiteConnection) throws -> ChunkRow? {
         let rows = try rows(of: id, view, db)
-        return rows.first(where: \.isVisible) ?? rows.first
+        return rows.first(where: \.isVisible) ?? rows.last
     }
 
     /// Where the chunk is, or nil when the index does not know it.
@@ -301,7 +311,7 @@ public final class ChunkIndex: Sendable {
     /// restore asks for the chunks of a thousand files at a time.
     public func locations(of ids: [ChunkID]) throws -> [ChunkLocation?] {
         try withView("lookup of \(ids.count) chunks") { db, view in
-            try db.readTransaction { try ids.map { try Self.readableRow(of: $0, view, db)?.location } }
+            try ids.map { try Self.readableRow(of: $0, view, db)?.location }
         }
     }
 
@@ -336,17 +346,16 @@ public final class ChunkIndex: Sendable {
         // which writes.
         var received: [Int] = []
         var present = try withView("lookup of \(ids.count) chunks") { db, view in
-            try db.readTransaction {
-                let isReceived = try db.cachedStatement("SELECT 1 FROM received WHERE id = ?")
-                return try ids.enumerated().map { position, id in
-                    // New chunks, the common case, are answered from memory and filters.
-                    guard try Self.rows(of: id, view, db).contains(where: \.isVisible) else { return false }
-                    defer { isReceived.reset() }
-                    try isReceived.bind([.blob(id.bytes)])
-                    guard try isReceived.step() else { return true }
-                    received.append(position)
-                    return false
-                }
+            let isReceived = try db.cachedStatement("SELECT 1 FROM received WHERE id = ?")
+            return try ids.enumerated().map { position, id in
+                // New chunks, the common case, are answered from memory and filters.
+                let rows = try Self.rows(of: id, view, db)
+                guard !rows.isEmpty else { return false }
+                defer { isReceived.reset() }
+                try isReceived.bind([.blob(id.bytes)])
+                guard try isReceived.step() else { return rows.contains(where: \.isVisible) }
+                received.append(position)
+                return false
             }
         }
         for position in received { present[position] = try containsOwnData(ids[position]) }
@@ -355,16 +364,24 @@ public final class ChunkIndex: Sendable {
 
     /// `containsOwnData(_:)` for one id (see the form for many ids).
     public func containsOwnData(_ id: ChunkID) throws -> Bool {
-        try withView("lookup of chunk \(id.shortDescription)") { db, view in
-            guard let visible = try Self.rows(of: id, view, db).first(where: \.isVisible) else { return false }
-            guard try !db.cachedStatement("SELECT 1 FROM received WHERE id = ?").rows([.blob(id.bytes)]).isEmpty else { return true }
+        let (isVisible, isReceived) = try withView("lookup of chunk \(id.shortDescription)") { db, view in
+            let rows = try Self.rows(of: id, view, db)
+            guard !rows.isEmpty else { return (false, false) }
+            let received = try !db.cachedStatement("SELECT 1 FROM received WHERE id = ?").rows([.blob(id.bytes)]).isEmpty
+            return (rows.contains(where: \.isVisible), received)
+        }
+        guard isReceived else { return isVisible }
+        try withLockedView("condemning received chunk \(id.shortDescription)") { db, view in
             try db.transaction {
-                try db.cachedStatement("UPDATE chunks SET condemned_ms = ?3 WHERE pack = ?1 AND id = ?2 AND condemned_ms IS NULL")
-                    .run([.integer(visible.pack), .blob(id.bytes), .integer(Int64((Date().timeIntervalSince1970 * 1000).rounded()))])
+                try view.refreshInSnapshot(db)
+                if let visible = try Self.rows(of: id, view, db).first(where: \.isVisible) {
+                    try db.cachedStatement("UPDATE chunks SET condemned_ms = ?3 WHERE pack = ?1 AND id = ?2 AND condemned_ms IS NULL")
+                        .run([.integer(visible.pack), .blob(id.bytes), .integer(Int64((Date().timeIntervalSince1970 * 1000).rounded()))])
+                }
                 try db.cachedStatement("DELETE FROM received WHERE id = ?").run([.blob(id.bytes)])
             }
-            return false
         }
+        return false
     }
 
     /// Records a stored pack and its chunks in one transaction. A chunk with a visible row in
@@ -376,19 +393,18 @@ public final class ChunkIndex: Sendable {
     ///   deleting it, so its chunks must not be offered to anyone again.
     @discardableResult
     public func record(packName: String, kind: PackKind, size: Int, entries: [PackEntry], replacing: Bool = false) throws -> Bool {
-        try withView("recording pack \(packName)") { db, view in
+        try withLockedView("recording pack \(packName)") { db, view in
             let recorded: (pack: Int64, version: Int64, ids: [ChunkID])? = try db.transaction {
                 // Inside the write transaction: what another connection recorded a moment ago
                 // counts, so no chunk gets two visible rows.
-                try view.refresh(db)
+                try view.refreshInSnapshot(db)
                 guard let packID = try Self.packRow(named: packName, kind: kind, size: size, db).id else { return nil }
                 let ids = try Self.insertRows(of: entries, inPack: packID, replacing: replacing, view, db)
                 return (packID, try Self.markUnlisted(packID, db), ids)
             }
             guard let recorded else { return false }
             view.unlisted.add(pack: recorded.pack, version: recorded.version, ids: recorded.ids)
-            // The pack is recorded: a failure to write the run now only leaves it for later.
-            if view.unlisted.entryCount >= runThreshold { try? Self.listUnlisted(db, &view, runThreshold: runThreshold) }
+            try? Self.listUnlistedIfDue(db, &view, runThreshold: runThreshold)
             return true
         }
     }
@@ -435,10 +451,10 @@ public final class ChunkIndex: Sendable {
 
     /// Lists `pack` among the unlisted packs with a new version; returns the version.
     static func markUnlisted(_ pack: Int64, _ db: SQLiteConnection) throws -> Int64 {
-        let rows = try db.cachedStatement("SELECT coalesce(max(version), 0) + 1 FROM unlisted_packs").rows()
-        guard case .integer(let version) = rows.first?[0] else { throw damaged("the unlisted packs cannot be read", path: db.path) }
-        try db.cachedStatement("INSERT OR REPLACE INTO unlisted_packs(pack, version) VALUES (?, ?)").run([.integer(pack), .integer(version)])
-        return version
+        // REPLACE deletes the pack's row and inserts a new one, whose version (AUTOINCREMENT)
+        // no row has had before.
+        try db.cachedStatement("INSERT OR REPLACE INTO unlisted_packs(pack) VALUES (?)").run([.integer(pack)])
+        return db.lastInsertRowID
     }
 
     /// The tier of a run: 0 below `runThreshold` × ``mergeFanIn`` entries, then one more for
@@ -455,19 +471,27 @@ public final class ChunkIndex: Sendable {
 
     /// Writes the unlisted packs' chunks as a run, then merges runs while a tier holds
     /// ``mergeFanIn`` of them, in one transaction.
-    static func listUnlisted(_ db: SQLiteConnection, _ view: inout IndexView, runThreshold: Int) throws {
-        // The view changes with the transaction; if that rolls back, it is read again.
+    ///
+    /// Called once the unlisted chunks reach `runThreshold`. The caller's pack is recorded
+    /// whatever happens here: on a failure the run is left for later, and not tried again before
+    /// another quarter of `runThreshold` has gathered (a failure that persists does not make
+    /// every record rewrite a run to roll it back).
+    static func listUnlistedIfDue(_ db: SQLiteConnection, _ view: inout IndexView, runThreshold: Int) throws {
+        guard view.unlisted.entryCount >= max(runThreshold, view.listingRetryCount) else { return }
         do {
             try writeRunOfUnlisted(db, &view, runThreshold: runThreshold)
+            view.listingRetryCount = 0
         } catch {
+            // The view changed with the transaction; it is read again.
             view.invalidate()
+            view.listingRetryCount = view.unlisted.entryCount + runThreshold / 4
             throw error
         }
     }
 
     private static func writeRunOfUnlisted(_ db: SQLiteConnection, _ view: inout IndexView, runThreshold: Int) throws {
         try db.transaction {
-            try view.refresh(db)
+            try view.refreshInSnapshot(db)
             let entries = view.unlisted.sortedEntries()
             var writer = try RunWriter(capacity: entries.count, db)
             for entry in entries { try writer.append(entry) }
@@ -499,8 +523,14 @@ public final class ChunkIndex: Sendable {
         var readers = try runs.map { try RunReader(run: $0.id, db) }
         var heads = try readers.indices.map { try readers[$0].next() }
         var writer = try RunWriter(capacity: runs.reduce(0) { $0 + $1.entryCount }, db)
-        while let smallest = heads.indices.filter({ heads[$0] != nil }).min(by: { heads[$0]! < heads[$1]! }) {
-            let entry = heads[smallest]!
+        while true {
+            var smallest: Int? = nil
+            for index in heads.indices {
+                guard let head = heads[index] else { continue }
+                if let current = smallest, !(head < heads[current]!) { continue }
+                smallest = index
+            }
+            guard let smallest, let entry = heads[smallest] else { break }
             if livePacks.contains(entry.pack) { try writer.append(entry) }
             heads[smallest] = try readers[smallest].next()
         }
@@ -519,7 +549,8 @@ public final class ChunkIndex: Sendable {
         let count = try db.prepare("SELECT count(*) FROM chunks").rows()
         guard case .integer(let rowCount) = count.first?[0] else { throw damaged("the chunk rows cannot be counted", path: db.path) }
         var writer = try RunWriter(capacity: Int(rowCount), db)
-        let statement = try db.prepare("SELECT id, pack FROM chunks ORDER BY id, pack")
+        // Run order: the first 8 bytes of the id, then the pack (not the whole id, then the pack).
+        let statement = try db.prepare("SELECT id, pack FROM chunks ORDER BY substr(id, 1, 8), pack")
         while try statement.step() {
             guard let id = statement.withBlob(at: 0, { ChunkID(bytes: $0) }) else {
                 throw damaged("a chunk row holds a malformed id", path: db.path)

@@ -168,8 +168,10 @@ struct RunWriter {
     /// `capacity`: at least the number of entries to come (it sizes the filter).
     init(capacity: Int, _ db: SQLiteConnection) throws {
         self.db = db
-        // The row comes first, for its id; ids are never reused (AUTOINCREMENT), so a connection
-        // that knows a run by its id never mistakes a newer run for it.
+        // The row comes first, for its id. AUTOINCREMENT never gives a committed run's id again, so
+        // a connection that knows a run by its id never mistakes a newer run for it. (An id seen
+        // only in a transaction that rolled back may come again: the connection that wrote it
+        // forgets its view on the failure.)
         try db.cachedStatement("INSERT INTO runs(entry_count, fences, filter) VALUES (0, x'', x'')").run()
         id = db.lastInsertRowID
         filter = PrefixFilter(entryCount: capacity)
@@ -179,7 +181,9 @@ struct RunWriter {
     /// Adds an entry no smaller than the last; an entry equal to the last is dropped.
     mutating func append(_ entry: RunEntry) throws {
         if let last {
-            precondition(!(entry < last), "run entries must come in order")
+            guard !(entry < last) else {
+                throw PackError(.index, "chunk index \(db.path): the entries of run \(id) came out of order")
+            }
             if entry == last { return }
         }
         // A block ends at its size, but never between two entries of one prefix.
@@ -294,9 +298,17 @@ struct IndexView {
     var unlisted = UnlistedChunks()
     private var dataVersion: Int64? = nil
 
-    /// Catches up with what other connections wrote. On any failure the view is emptied and
-    /// marked stale, so the next call reads everything again.
-    mutating func refresh(_ db: SQLiteConnection) throws {
+    /// Unlisted chunks at which a run is tried again after a failure (0: none failed).
+    var listingRetryCount = 0
+
+    /// Catches up with what other connections wrote. Call it inside a transaction, and read with
+    /// the view only inside that same transaction: SQLite's `data_version` and every read then
+    /// come from one snapshot. On any failure the view is emptied and marked stale, so the next
+    /// call reads everything again.
+    mutating func refreshInSnapshot(_ db: SQLiteConnection) throws {
+        // A read of a table starts the transaction's snapshot, if nothing has yet; the version
+        // is then the snapshot's.
+        _ = try db.cachedStatement("SELECT 1 FROM runs LIMIT 1").rows()
         let version = try db.cachedStatement("PRAGMA data_version")
         defer { version.reset() }
         guard try version.step() else { throw PackError(.index, "SQLite gave no data version") }
@@ -325,7 +337,7 @@ struct IndexView {
                 guard let run = try LookupRun.load(id: id, db) else { throw ChunkIndex.damaged("run \(id) vanished", path: db.path) }
                 return run
             }
-            // Runs changed: the packs they now list left the unlisted table.
+            // Runs changed: the packs they now list have left the unlisted table.
             unlisted.removeAll()
         }
         var versions: [Int64: Int64] = [:]
@@ -370,9 +382,13 @@ struct IndexView {
         return packs
     }
 
-    /// Forgets that the view is current: the next ``refresh(_:)`` reads the runs and unlisted
-    /// packs again (after a write that failed midway).
-    mutating func invalidate() { dataVersion = nil }
+    /// Forgets the view (after a write that failed midway, whose changes to it were rolled back
+    /// with it): the next ``refreshInSnapshot(_:)`` reads the runs and unlisted packs again.
+    mutating func invalidate() {
+        runs = []
+        unlisted.removeAll()
+        dataVersion = nil
+    }
 
     /// Records what this connection just wrote: a run that replaces `merged` runs.
     mutating func replaceRuns(_ merged: Set<Int64>, with run: LookupRun?) {

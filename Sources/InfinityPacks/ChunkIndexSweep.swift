@@ -199,8 +199,9 @@ extension ChunkIndex {
     func recordCopies(
         packName: String, kind: PackKind, size: Int, entries: [PackEntry], sources: [ChunkID: Int64], now: Int64
     ) throws {
-        try withView("recording repacked pack \(packName)") { db, view in
+        try withLockedView("recording repacked pack \(packName)") { db, view in
             let moved: (pack: Int64, version: Int64, ids: [ChunkID]) = try db.transaction {
+                try view.refreshInSnapshot(db)
                 guard let packID = try Self.packRow(named: packName, kind: kind, size: size, db).id else {
                     throw PackError(.index, "new pack \(packName) is already retired")
                 }
@@ -227,7 +228,7 @@ extension ChunkIndex {
             // The moved chunks are found in the new pack through the unlisted packs, until a run
             // lists them there.
             view.unlisted.add(pack: moved.pack, version: moved.version, ids: moved.ids)
-            if view.unlisted.entryCount >= runThreshold { try? Self.listUnlisted(db, &view, runThreshold: runThreshold) }
+            try? Self.listUnlistedIfDue(db, &view, runThreshold: runThreshold)
         }
     }
 

@@ -70,6 +70,9 @@ import Testing
                 try index.record(packName: "packs/aa/\(pack)", kind: .data, size: 10_000, entries: entries(pack * 100..<pack * 100 + 100))
             }
             #expect(try count("runs", at: path) == 3)
+            // Another connection that knows these three runs, to look up after they are merged.
+            let other = try ChunkIndex(path: path, runThreshold: Self.threshold)
+            #expect(try other.contains(testID(250)))
             // Pack 1 is deleted by garbage collection: condemned, then retired.
             let horizon = try index.sweepHorizon(at: Date())
             let live = (0..<100).map(testID) + (200..<300).map(testID)
@@ -84,6 +87,7 @@ import Testing
                 #expect(try index.location(of: testID(number))?.packName == "packs/aa/\(number / 100)")
             }
             #expect(try !index.contains(testID(150)))
+            for number in [0, 250, 399] { #expect(try other.location(of: testID(number))?.packName == "packs/aa/\(number / 100)") }
 
             // Smaller than four runs of the threshold, the merged run stays in tier 0 and is
             // merged again with three more.
@@ -99,6 +103,67 @@ import Testing
             #expect(try count("runs", at: path) == 4)
             for number in [0, 450, 699, 999] { #expect(try index.contains(testID(number))) }
             #expect(try !index.contains(testID(150)))
+        }
+    }
+
+    /// A run that fails to be written (here SQLite refuses its blocks, as a full disk would)
+    /// leaves its packs unlisted and every chunk found, and the pack that called for it recorded;
+    /// another connection's run, which may take the id the failed one had, lists them later.
+    @Test func aRunThatFailsLeavesItsPacksUnlisted() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory + "/index.sqlite"
+            let first = try ChunkIndex(path: path, runThreshold: Self.threshold)
+            let second = try ChunkIndex(path: path, runThreshold: Self.threshold)
+            let db = try SQLiteConnection(path: path)
+            try db.execute("CREATE TRIGGER refuse BEFORE INSERT ON run_blocks BEGIN SELECT RAISE(ABORT, 'no room'); END")
+            #expect(try first.record(packName: "packs/aa/one", kind: .data, size: 1000, entries: entries(0..<100)))
+            #expect(try count("runs", at: path) == 0)
+            #expect(try count("unlisted_packs", at: path) == 1)
+
+            // The second connection writes the run, which may take the id the first had begun.
+            try db.execute("DROP TRIGGER refuse")
+            try second.record(packName: "packs/aa/three", kind: .data, size: 1000, entries: entries(110..<120))
+            #expect(try count("runs", at: path) == 1 && count("unlisted_packs", at: path) == 0)
+            try first.record(packName: "packs/aa/two", kind: .data, size: 1000, entries: entries(100..<110))
+            for number in [0, 42, 105, 115] { #expect(try first.contains(testID(number)), "chunk \(number)") }
+            #expect(try first.location(of: testID(115))?.packName == "packs/aa/three")
+        }
+    }
+
+    /// Runs are ordered by the first 8 bytes of the id, then the pack: two ids that share those
+    /// bytes, the smaller one in the later pack, are listed and found (as an upgrade lists them).
+    @Test func idsSharingTheirFirstEightBytesAreListedInRunOrder() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory + "/index.sqlite"
+            let prefix = Array(testID(1).bytes.prefix(8))
+            let low = ChunkID(bytes: prefix + Array(repeating: 0x00, count: 24))!
+            let high = ChunkID(bytes: prefix + Array(repeating: 0xFF, count: 24))!
+            let index = try ChunkIndex(path: path, runThreshold: 2)
+            try index.record(packName: "packs/aa/one", kind: .data, size: 100, entries: [PackEntry(id: high, offset: 0, length: 10, plaintextLength: 10)])
+            try index.record(packName: "packs/aa/two", kind: .data, size: 100, entries: [PackEntry(id: low, offset: 0, length: 10, plaintextLength: 10)])
+            #expect(try count("runs", at: path) == 1)
+            let db = try SQLiteConnection(path: path)
+            try db.transaction { try ChunkIndex.rebuildRuns(db) }
+            let reopened = try ChunkIndex(path: path)
+            #expect(try reopened.location(of: high)?.packName == "packs/aa/one")
+            #expect(try reopened.location(of: low)?.packName == "packs/aa/two")
+        }
+    }
+
+    /// A received chunk whose only row is condemned is unmarked when the owner's writer meets it,
+    /// so the owner's own copy, stored next, is not taken for a forged one later.
+    @Test func aReceivedChunkWithOnlyACondemnedRowIsUnmarked() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory + "/index.sqlite"
+            let index = try ChunkIndex(path: path)
+            try index.record(packName: "packs/aa/forged", kind: .data, size: 100, entries: entries(0..<1))
+            try index.markReceived([testID(0)])
+            try SQLiteConnection(path: path).execute("UPDATE chunks SET condemned_ms = 1")
+            #expect(try !index.containsOwnData(testID(0)))
+            #expect(try count("received", at: path) == 0)
+            try index.record(packName: "packs/aa/own", kind: .data, size: 100, entries: entries(0..<1))
+            #expect(try index.containsOwnData([testID(0)]) == [true])
+            #expect(try index.location(of: testID(0))?.packName == "packs/aa/own")
         }
     }
 
