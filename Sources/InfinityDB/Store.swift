@@ -211,7 +211,7 @@ public final class Store: Sendable {
     ) async throws -> Store {
         // Asked for while the config is read and the passphrase is stretched, since none of it
         // needs a key and a remote store answers each request after a round trip: the key files,
-        // the packs, and an existing chunk index (opened, its log of recent packs read, and the
+        // the packs, and an existing chunk index (opened, its runs' filters read, and the
         // newest metadata packs read ahead: most commands go on to read trees, and after a cold
         // start those reads then come from memory; an unchanged re-backup of 65k files, 0.89 ->
         // 0.79 s). A new index is only created once the store has opened. Whatever of this is

@@ -339,8 +339,8 @@ public final class ChunkIndex: Sendable {
     /// as ``contains(_:)``, except for a chunk marked received. This agent's own writes only ever
     /// ask for ids its content key gives, and a received chunk's id is not one of those for the
     /// plaintext it holds, so a writer that meets one has found a copy forged under a key of its
-    /// own. That copy is condemned and unmarked: the writer stores its own, which replaces it
-    /// when its pack is recorded, and until then the forged copy stays readable as before.
+    /// own. That copy is condemned and unmarked: the writer stores its own, whose row becomes the
+    /// visible one when its pack is recorded; until then the forged copy stays readable as before.
     public func containsOwnData(_ ids: [ChunkID]) throws -> [Bool] {
         // One read transaction for all; the rare received chunk then takes the path of one id,
         // which writes.
