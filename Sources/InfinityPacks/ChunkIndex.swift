@@ -25,6 +25,8 @@ public struct IndexedPack: Sendable, Hashable {
 public struct IndexStatistics: Sendable, Hashable, Codable {
     /// Packs in the store (not counting packs garbage collection has deleted).
     public var packCount: Int
+    /// Chunk copies the index places in packs: a chunk stored again after garbage collection
+    /// condemned it counts once per copy until the condemned copy's pack is deleted.
     public var chunkCount: Int
     /// Sum of sealed chunk lengths: what the chunks occupy in packs.
     public var storedBytes: Int
