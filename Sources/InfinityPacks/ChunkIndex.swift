@@ -42,8 +42,8 @@ public struct IndexStatistics: Sendable, Hashable, Codable {
 /// The chunk index: chunk id → pack, offset, length, in SQLite (WAL).
 ///
 /// It is a cache of what the pack trailers say: ``PackStore/rebuildIndex()`` recreates it from the
-/// packs alone. Memory stays small however large the store grows (about 1.3 bytes a chunk, see
-/// below); SQLite pages the rest.
+/// packs alone. Memory grows with the store by about 1.3 bytes a chunk (the runs' filters and
+/// fences, read at open; see below), and by the unlisted packs' ids; SQLite pages the rest.
 ///
 /// Garbage collection keeps its state here too (see ``PackStore/sweep(live:horizon:options:progress:)``):
 /// a *condemned* chunk is one found unreachable; it stays readable but is hidden from
@@ -58,8 +58,8 @@ public struct IndexStatistics: Sendable, Hashable, Codable {
 /// instead touch one page per chunk, and rewrite most of the table each time a batch was filed.
 /// Ids are found through *runs*: sorted lists of (first 8 bytes of the id, pack row), 12 bytes an
 /// entry, written once and merged four at a time in tiers, with a Bloom filter and the first
-/// prefix of each 4 KiB block held in memory. The chunks of packs no run lists yet (fewer than
-/// ``runThreshold``) are held in memory, read from their rows at open. A run or the memory only
+/// prefix of each 4 KiB block held in memory. The chunks of packs no run lists yet (usually fewer
+/// than ``runThreshold``) are held in memory, read from their rows at open. A run or the memory only
 /// says where to look; the row decides. A chunk has at most one visible (not condemned) row:
 /// a record skips a chunk that has one, and a chunk recorded in two packs stays where it was
 /// recorded first.
@@ -326,6 +326,13 @@ public final class ChunkIndex: Sendable {
         }
     }
 
+    /// ``contains(_:)`` for each id, in one read transaction.
+    public func contains(_ ids: [ChunkID]) throws -> [Bool] {
+        try withView("lookup of \(ids.count) chunks") { db, view in
+            try ids.map { try Self.rows(of: $0, view, db).contains(where: \.isVisible) }
+        }
+    }
+
     /// Marks chunks that came from another agent and whose plaintext this agent's content key
     /// does not map to their id: see ``containsOwnData(_:)``.
     public func markReceived(_ ids: some Sequence<ChunkID>) throws {
@@ -479,14 +486,15 @@ public final class ChunkIndex: Sendable {
     /// another quarter of `runThreshold` has gathered (a failure that persists does not make
     /// every record rewrite a run to roll it back).
     static func listUnlistedIfDue(_ db: SQLiteConnection, _ view: inout IndexView, runThreshold: Int) throws {
-        guard view.unlisted.entryCount >= max(runThreshold, view.listingRetryCount) else { return }
+        let unlistedCount = view.unlisted.entryCount
+        guard unlistedCount >= max(runThreshold, view.listingRetryCount) else { return }
         do {
             try writeRunOfUnlisted(db, &view, runThreshold: runThreshold)
             view.listingRetryCount = 0
         } catch {
             // The view changed with the transaction; it is read again.
             view.invalidate()
-            view.listingRetryCount = view.unlisted.entryCount + runThreshold / 4
+            view.listingRetryCount = unlistedCount + runThreshold / 4
             throw error
         }
     }
@@ -494,7 +502,7 @@ public final class ChunkIndex: Sendable {
     private static func writeRunOfUnlisted(_ db: SQLiteConnection, _ view: inout IndexView, runThreshold: Int) throws {
         try db.transaction {
             try view.refreshInSnapshot(db)
-            let entries = view.unlisted.sortedEntries()
+            let entries = try view.unlisted.sortedEntries(path: db.path)
             var writer = try RunWriter(capacity: entries.count, db)
             for entry in entries { try writer.append(entry) }
             let run = try writer.finish()
@@ -520,7 +528,8 @@ public final class ChunkIndex: Sendable {
     private static func merge(_ runs: [LookupRun], _ db: SQLiteConnection) throws -> LookupRun? {
         var livePacks = Set<UInt32>()
         for row in try db.cachedStatement("SELECT id FROM packs WHERE retired = 0").rows() {
-            if case .integer(let id) = row[0] { livePacks.insert(UInt32(truncatingIfNeeded: id)) }
+            // A pack row past UInt32 never has chunks in a run (records refuse it).
+            if case .integer(let id) = row[0], let pack = UInt32(exactly: id) { livePacks.insert(pack) }
         }
         var readers = try runs.map { try RunReader(run: $0.id, db) }
         var heads = try readers.indices.map { try readers[$0].next() }
@@ -544,8 +553,9 @@ public final class ChunkIndex: Sendable {
         return merged
     }
 
-    /// Replaces every run with one listing every row, and empties the unlisted packs (an
-    /// upgrade, and anything that rewrote rows wholesale).
+    /// Replaces every run with one listing every row, and empties the unlisted packs: the last
+    /// step of an upgrade, before any connection has a view. (A connection that already has one
+    /// would keep looking in the deleted runs: its own writes do not change `data_version`.)
     static func rebuildRuns(_ db: SQLiteConnection) throws {
         try db.execute("DELETE FROM run_blocks; DELETE FROM runs; DELETE FROM unlisted_packs")
         let count = try db.prepare("SELECT count(*) FROM chunks").rows()

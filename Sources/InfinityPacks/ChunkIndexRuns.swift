@@ -276,13 +276,18 @@ struct UnlistedChunks {
         entryCount += ids.count
     }
 
-    /// Every (id, pack) pair, as run entries in order.
-    func sortedEntries() -> [RunEntry] {
+    /// Every (id, pack) pair, as run entries in order. A pack row past UInt32 (which records
+    /// refuse) is damage to the index.
+    func sortedEntries(path: String) throws -> [RunEntry] {
+        func entry(_ id: ChunkID, _ pack: Int64) throws -> RunEntry {
+            guard let pack = UInt32(exactly: pack) else { throw ChunkIndex.damaged("an unlisted pack has row \(pack)", path: path) }
+            return RunEntry(prefix: id.leadingWord, pack: pack)
+        }
         var entries: [RunEntry] = []
         entries.reserveCapacity(entryCount)
-        for (id, pack) in packOf { entries.append(RunEntry(prefix: id.leadingWord, pack: UInt32(truncatingIfNeeded: pack))) }
+        for (id, pack) in packOf { entries.append(try entry(id, pack)) }
         for (id, packs) in more {
-            for pack in packs { entries.append(RunEntry(prefix: id.leadingWord, pack: UInt32(truncatingIfNeeded: pack))) }
+            for pack in packs { entries.append(try entry(id, pack)) }
         }
         entries.sort()
         return entries

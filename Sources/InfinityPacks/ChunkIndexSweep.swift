@@ -102,12 +102,13 @@ extension ChunkIndex {
             return nil
         }
 
-        // A reachable chunk with no visible row gets its first condemned row back (one only: a
-        // chunk has at most one visible row).
+        // A reachable chunk with no visible row gets its condemned row recorded last back, the
+        // one readers use (the owner's own copy rather than a forged one condemned before it was
+        // stored); one only, as a chunk has at most one visible row.
         try db.cachedStatement(
             """
             UPDATE chunks SET condemned_ms = NULL WHERE condemned_ms IS NOT NULL AND (pack, id) IN (
-                SELECT min(pack), id FROM chunks WHERE condemned_ms IS NOT NULL AND id IN (SELECT id FROM temp.live)
+                SELECT max(pack), id FROM chunks WHERE condemned_ms IS NOT NULL AND id IN (SELECT id FROM temp.live)
                 AND id NOT IN (SELECT id FROM chunks WHERE condemned_ms IS NULL AND id IN (SELECT id FROM temp.live))
                 GROUP BY id)
             """

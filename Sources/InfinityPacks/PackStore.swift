@@ -110,7 +110,7 @@ public final class PackStore: Sendable {
     public func claim(_ ids: [ChunkID], ownData: Bool = false) throws -> [Bool] {
         let unknown = state.withLock { state in ids.indices.filter { state.pending[ids[$0]] == nil } }
         let unknownIDs = unknown.map { ids[$0] }
-        let stored = try ownData ? index.containsOwnData(unknownIDs) : unknownIDs.map { try index.contains($0) }
+        let stored = try ownData ? index.containsOwnData(unknownIDs) : index.contains(unknownIDs)
         return state.withLock { state in
             var claimed = [Bool](repeating: false, count: ids.count)
             for (position, isStored) in zip(unknown, stored) where !isStored && state.pending[ids[position]] == nil {

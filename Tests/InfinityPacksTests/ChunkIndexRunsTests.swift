@@ -107,26 +107,49 @@ import Testing
     }
 
     /// A run that fails to be written (here SQLite refuses its blocks, as a full disk would)
-    /// leaves its packs unlisted and every chunk found, and the pack that called for it recorded;
-    /// another connection's run, which may take the id the failed one had, lists them later.
-    @Test func aRunThatFailsLeavesItsPacksUnlisted() async throws {
+    /// leaves its packs unlisted and every chunk found, and the pack that called for it recorded.
+    /// It is not tried again before another quarter of the threshold has gathered.
+    @Test func aRunThatFailsLeavesItsPacksUnlistedAndWaitsBeforeTryingAgain() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory + "/index.sqlite"
+            let index = try ChunkIndex(path: path, runThreshold: Self.threshold)
+            let db = try SQLiteConnection(path: path)
+            try db.execute("CREATE TRIGGER refuse BEFORE INSERT ON run_blocks BEGIN SELECT RAISE(ABORT, 'no room'); END")
+            #expect(try index.record(packName: "packs/aa/one", kind: .data, size: 1000, entries: entries(0..<100)))
+            #expect(try count("runs", at: path) == 0 && count("unlisted_packs", at: path) == 1)
+            #expect(try index.location(of: testID(42))?.packName == "packs/aa/one")
+
+            try db.execute("DROP TRIGGER refuse")
+            try index.record(packName: "packs/aa/two", kind: .data, size: 1000, entries: entries(100..<110))
+            #expect(try count("runs", at: path) == 0, "110 chunks: not yet 100 + 25")
+            try index.record(packName: "packs/aa/three", kind: .data, size: 1000, entries: entries(110..<130))
+            #expect(try count("runs", at: path) == 1 && count("unlisted_packs", at: path) == 0)
+            for number in [0, 42, 105, 129] { #expect(try index.contains(testID(number)), "chunk \(number)") }
+        }
+    }
+
+    /// A merge that fails after its new run was written (here SQLite refuses to delete the runs
+    /// it merges) rolls everything back, and the connection forgets the run it had begun: another
+    /// connection's run may then take its id, and must be read for what it is.
+    @Test func aConnectionForgetsARunThatRolledBack() async throws {
         try await withTemporaryDirectory { directory in
             let path = directory + "/index.sqlite"
             let first = try ChunkIndex(path: path, runThreshold: Self.threshold)
             let second = try ChunkIndex(path: path, runThreshold: Self.threshold)
+            for pack in 0..<3 {
+                try first.record(packName: "packs/aa/\(pack)", kind: .data, size: 10_000, entries: entries(pack * 100..<pack * 100 + 100))
+            }
             let db = try SQLiteConnection(path: path)
-            try db.execute("CREATE TRIGGER refuse BEFORE INSERT ON run_blocks BEGIN SELECT RAISE(ABORT, 'no room'); END")
-            #expect(try first.record(packName: "packs/aa/one", kind: .data, size: 1000, entries: entries(0..<100)))
-            #expect(try count("runs", at: path) == 0)
-            #expect(try count("unlisted_packs", at: path) == 1)
-
-            // The second connection writes the run, which may take the id the first had begun.
+            try db.execute("CREATE TRIGGER refuse BEFORE DELETE ON runs BEGIN SELECT RAISE(ABORT, 'no room'); END")
+            // Run 4 is written, then the merge of runs 1-4 fails: all of it rolls back.
+            #expect(try first.record(packName: "packs/aa/3", kind: .data, size: 10_000, entries: entries(300..<400)))
+            #expect(try count("runs", at: path) == 3)
             try db.execute("DROP TRIGGER refuse")
-            try second.record(packName: "packs/aa/three", kind: .data, size: 1000, entries: entries(110..<120))
-            #expect(try count("runs", at: path) == 1 && count("unlisted_packs", at: path) == 0)
-            try first.record(packName: "packs/aa/two", kind: .data, size: 1000, entries: entries(100..<110))
-            for number in [0, 42, 105, 115] { #expect(try first.contains(testID(number)), "chunk \(number)") }
-            #expect(try first.location(of: testID(115))?.packName == "packs/aa/three")
+
+            // The second connection lists 400 chunks as run 4 again: tier 1, so nothing merges.
+            try second.record(packName: "packs/aa/big", kind: .data, size: 10_000, entries: entries(1000..<1300))
+            #expect(try db.prepare("SELECT id, entry_count FROM runs ORDER BY id").rows().last == [.integer(4), .integer(400)])
+            for number in [0, 350, 1150, 1299] { #expect(try first.contains(testID(number)), "chunk \(number)") }
         }
     }
 
@@ -290,7 +313,8 @@ import Testing
         }
     }
 
-    /// A reachable chunk whose rows are all condemned gets one of them back: the first.
+    /// A reachable chunk whose rows are all condemned gets one of them back: the one recorded
+    /// last, which readers use (the owner's copy, rather than a forged one it condemned).
     @Test func aMarkRevivesOneCondemnedRow() async throws {
         try await withTemporaryDirectory { directory in
             let path = directory + "/index.sqlite"
@@ -303,7 +327,7 @@ import Testing
             let horizon = try index.sweepHorizon(at: Date())
             let (outcome, _) = try index.mark(live: [testID(1)], horizon: horizon, now: 2, dryRun: false) { _ in () }
             #expect(outcome.revivedChunks == 1)
-            #expect(try index.location(of: testID(1))?.packName == "packs/aa/first")
+            #expect(try index.location(of: testID(1))?.packName == "packs/aa/second")
             #expect(try count("chunks", at: path, where: "condemned_ms IS NULL") == 1)
         }
     }
