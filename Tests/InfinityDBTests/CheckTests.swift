@@ -156,6 +156,43 @@ private struct CheckSample {
         }
     }
 
+    /// A writer stores a pack before it indexes it. A pack check finds in the backend but not
+    /// in the index is reported only if the index still does not know it once its trailer has
+    /// been read; here the writer indexes it during that read.
+    @Test func aPackIndexedWhileCheckReadsItsTrailerIsNotReported() async throws {
+        try await withTemporaryDirectory { directory in
+            let root = directory + "/store"
+            let backend = TrailerReadHookBackend(try LocalDirectoryBackend(root: root))
+            let store = try await Store.create(
+                backend: backend, indexPath: directory + "/index.sqlite", historyPath: directory + "/refs.sqlite", location: root,
+                agentName: "checker", passphrase: passphrase, options: try smallChunkOptions())
+            let database = try store.database()
+            _ = try await commitGallery(to: database)
+            let index = store.chunks.packs.index
+            let pack = try #require(try index.packs().first)
+            let entries = try index.entries(inPack: pack.name)
+            // Stored and not yet indexed, as between a writer's put and its record.
+            let db = try SQLiteConnection(path: directory + "/index.sqlite")
+            try db.prepare("DELETE FROM chunks WHERE pack = (SELECT id FROM packs WHERE name = ?)").run([.text(pack.name)])
+            try db.prepare("DELETE FROM packs WHERE name = ?").run([.text(pack.name)])
+
+            backend.onRangedRead(of: pack.name) {
+                _ = try? index.record(packName: pack.name, kind: pack.kind, size: pack.size, entries: entries)
+            }
+            let report = try await database.check()
+            #expect(report.isClean, "\(report.problems)")
+            #expect(backend.hookRan)
+
+            // Not indexed at all: reported, with what a rebuild would add (its chunks are missing
+            // from the index too).
+            try db.prepare("DELETE FROM chunks WHERE pack = (SELECT id FROM packs WHERE name = ?)").run([.text(pack.name)])
+            try db.prepare("DELETE FROM packs WHERE name = ?").run([.text(pack.name)])
+            let unindexed = try await database.check().problems.filter { $0.code == .unindexedPack }
+            #expect(unindexed.map(\.object) == ["pack \(pack.name)"])
+            #expect(unindexed.first?.message.contains("its trailer lists \(entries.count) chunks") == true)
+        }
+    }
+
     @Test func aDamagedRefIsNamed() async throws {
         try await withTemporaryDirectory { directory in
             let sample = try await CheckSample.make(in: directory)
@@ -226,4 +263,40 @@ private struct CheckSample {
         #expect(ReadDataSelection.all.choose(from: names) == names.sorted())
         #expect(ReadDataSelection.none.choose(from: names).isEmpty)
     }
+}
+
+/// A backend that runs a closure once, just before the first ranged read of one object: what
+/// another process does while this one reads.
+private final class TrailerReadHookBackend: Backend, @unchecked Sendable {
+    let inner: any Backend
+    private let hook = Mutex<(name: String, action: @Sendable () -> Void)?>(nil)
+    private let ran = Atomic<Bool>(false)
+
+    init(_ inner: any Backend) {
+        self.inner = inner
+    }
+
+    var hookRan: Bool { ran.load(ordering: .relaxed) }
+
+    func onRangedRead(of name: String, _ action: @escaping @Sendable () -> Void) {
+        hook.withLock { $0 = (name, action) }
+    }
+
+    func put(_ name: String, _ data: [UInt8]) async throws { try await inner.put(name, data) }
+    func get(_ name: String) async throws -> [UInt8] { try await inner.get(name) }
+    func get(_ name: String, range: Range<Int>) async throws -> [UInt8] {
+        let action = hook.withLock { hook -> (@Sendable () -> Void)? in
+            guard let pending = hook, pending.name == name else { return nil }
+            hook = nil
+            return pending.action
+        }
+        if let action {
+            action()
+            ran.store(true, ordering: .relaxed)
+        }
+        return try await inner.get(name, range: range)
+    }
+    func info(_ name: String) async throws -> ObjectInfo? { try await inner.info(name) }
+    func list(prefix: String) async throws -> [ObjectInfo] { try await inner.list(prefix: prefix) }
+    func delete(_ name: String) async throws { try await inner.delete(name) }
 }

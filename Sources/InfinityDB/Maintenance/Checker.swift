@@ -89,13 +89,22 @@ final class Checker {
         // deleted from the backend (the next gc does): not damage.
         let retired = try index.retiredPackNames()
         for (name, size) in backendPacks.sorted(by: { $0.key < $1.key }) where !indexedNames.contains(name) && !retired.contains(name) {
-            // Opening a store indexes such packs, so one left over has a trailer that cannot be read.
+            // Opening a store indexes such packs, so one left over has a trailer that cannot be
+            // read, or is being stored by a writer that indexes it next: one the index knows once
+            // the trailer has been read was the latter.
+            let outcome: Result<Int, any Error>
             do {
-                let trailer = try await store.chunks.packs.readTrailer(ofPack: name, size: size)
+                outcome = .success(try await store.chunks.packs.readTrailer(ofPack: name, size: size).entries.count)
+            } catch {
+                outcome = .failure(error)
+            }
+            if try index.kind(ofPack: name) != nil { continue }
+            switch outcome {
+            case .success(let count):
                 problem(
                     .unindexedPack, "pack \(name)",
-                    "is in the backend but not in the chunk index (its trailer lists \(trailer.entries.count) chunks; rebuild-index adds them)")
-            } catch {
+                    "is in the backend but not in the chunk index (its trailer lists \(count) chunks; rebuild-index adds them)")
+            case .failure(let error):
                 problem(.unindexedPack, "pack \(name)", "is in the backend but not in the chunk index, and its trailer cannot be read: \(error)")
             }
         }
