@@ -351,8 +351,8 @@ public final class ChunkIndex: Sendable {
     /// own. That copy is condemned and unmarked: the writer stores its own, whose row becomes the
     /// visible one when its pack is recorded; until then the forged copy stays readable as before.
     public func containsOwnData(_ ids: [ChunkID]) throws -> [Bool] {
-        // One read transaction for all; the rare received chunk then takes the path of one id,
-        // which writes.
+        // One read transaction for all; the rare received chunk is then condemned in a write
+        // transaction of its own.
         var received: [Int] = []
         var present = try withView("lookup of \(ids.count) chunks") { db, view in
             let isReceived = try db.cachedStatement("SELECT 1 FROM received WHERE id = ?")
@@ -367,30 +367,34 @@ public final class ChunkIndex: Sendable {
                 return false
             }
         }
-        for position in received { present[position] = try containsOwnData(ids[position]) }
+        for position in received { present[position] = try condemnReceived(ids[position]) }
         return present
     }
 
     /// `containsOwnData(_:)` for one id (see the form for many ids).
     public func containsOwnData(_ id: ChunkID) throws -> Bool {
-        let (isVisible, isReceived) = try withView("lookup of chunk \(id.shortDescription)") { db, view in
-            let rows = try Self.rows(of: id, view, db)
-            guard !rows.isEmpty else { return (false, false) }
-            let received = try !db.cachedStatement("SELECT 1 FROM received WHERE id = ?").rows([.blob(id.bytes)]).isEmpty
-            return (rows.contains(where: \.isVisible), received)
-        }
-        guard isReceived else { return isVisible }
+        try containsOwnData([id])[0]
+    }
+
+    /// Condemns the visible row of a received chunk that this agent's writer met, and unmarks it;
+    /// false then. If another writer got there first (the mark is gone), nothing changes, and
+    /// the answer is whether the chunk is visible now.
+    private func condemnReceived(_ id: ChunkID) throws -> Bool {
         try withLockedView("condemning received chunk \(id.shortDescription)") { db, view in
             try db.transaction {
                 try view.refreshInSnapshot(db)
-                if let visible = try Self.rows(of: id, view, db).first(where: \.isVisible) {
+                let visible = try Self.rows(of: id, view, db).first(where: \.isVisible)
+                guard try !db.cachedStatement("SELECT 1 FROM received WHERE id = ?").rows([.blob(id.bytes)]).isEmpty else {
+                    return visible != nil
+                }
+                if let visible {
                     try db.cachedStatement("UPDATE chunks SET condemned_ms = ?3 WHERE pack = ?1 AND id = ?2 AND condemned_ms IS NULL")
                         .run([.integer(visible.pack), .blob(id.bytes), .integer(Int64((Date().timeIntervalSince1970 * 1000).rounded()))])
                 }
                 try db.cachedStatement("DELETE FROM received WHERE id = ?").run([.blob(id.bytes)])
+                return false
             }
         }
-        return false
     }
 
     /// Records a stored pack and its chunks in one transaction. A chunk with a visible row in
@@ -407,7 +411,7 @@ public final class ChunkIndex: Sendable {
                 // Inside the write transaction: what another connection recorded a moment ago
                 // counts, so no chunk gets two visible rows.
                 try view.refreshInSnapshot(db)
-                guard let packID = try Self.packRow(named: packName, kind: kind, size: size, db).id else { return nil }
+                guard let packID = try Self.packRow(named: packName, kind: kind, size: size, db) else { return nil }
                 let ids = try Self.insertRows(of: entries, inPack: packID, replacing: replacing, view, db)
                 return (packID, try Self.markUnlisted(packID, db), ids)
             }
@@ -424,7 +428,6 @@ public final class ChunkIndex: Sendable {
     private static func insertRows(
         of entries: [PackEntry], inPack packID: Int64, replacing: Bool, _ view: IndexView, _ db: SQLiteConnection
     ) throws -> [ChunkID] {
-        guard packID <= Int64(UInt32.max) else { throw PackError(.index, "chunk index \(db.path) has run out of pack numbers") }
         let order = entries.indices.sorted { a, b in
             entries[a].id < entries[b].id || (entries[a].id == entries[b].id && a < b)
         }
@@ -567,23 +570,22 @@ public final class ChunkIndex: Sendable {
             guard let id = statement.withBlob(at: 0, { ChunkID(bytes: $0) }) else {
                 throw damaged("a chunk row holds a malformed id", path: db.path)
             }
-            let pack = statement.int64(at: 1)
-            guard pack >= 0, pack <= Int64(UInt32.max) else { throw damaged("a chunk row names pack \(pack)", path: db.path) }
-            try writer.append(RunEntry(prefix: id.leadingWord, pack: UInt32(pack)))
+            try writer.append(try RunEntry(id: id, pack: statement.int64(at: 1), path: db.path))
         }
         _ = try writer.finish()
     }
 
-    /// The row id of pack `name`, inserted if new (`isNew`); a nil id when the pack is retired.
-    static func packRow(named name: String, kind: PackKind, size: Int, _ db: SQLiteConnection) throws -> (id: Int64?, isNew: Bool) {
+    /// The row id of pack `name`, inserted if new; nil when the pack is retired. Runs hold pack
+    /// rows in 32 bits, so a row past that cannot take chunks.
+    static func packRow(named name: String, kind: PackKind, size: Int, _ db: SQLiteConnection) throws -> Int64? {
         try db.cachedStatement("INSERT OR IGNORE INTO packs(name, kind, size) VALUES (?, ?, ?)")
             .run([.text(name), .integer(Int64(kind.rawValue)), .integer(Int64(size))])
-        let isNew = db.changes > 0
         let rows = try db.cachedStatement("SELECT id, retired FROM packs WHERE name = ?").rows([.text(name)])
         guard case .integer(let packID) = rows.first?[0], case .integer(let retired) = rows.first?[1] else {
             throw PackError(.index, "pack \(name) vanished from the index while being recorded")
         }
-        return (retired == 0 ? packID : nil, isNew)
+        guard packID <= Int64(UInt32.max) else { throw PackError(.index, "chunk index \(db.path) has run out of pack numbers") }
+        return retired == 0 ? packID : nil
     }
 
     /// The names of all packs the index knows, retired ones included (so that a pack being

@@ -24,6 +24,13 @@ struct RunEntry: Comparable {
         self.pack = pack
     }
 
+    /// The entry of chunk `id` in pack row `pack`. A row that does not fit 32 bits (which records
+    /// refuse) is damage to the index at `path`.
+    init(id: ChunkID, pack: Int64, path: String) throws {
+        guard let pack = UInt32(exactly: pack) else { throw ChunkIndex.damaged("a chunk row names pack \(pack)", path: path) }
+        self.init(prefix: id.leadingWord, pack: pack)
+    }
+
     /// Entry `index` of a block.
     init(_ block: UnsafeRawBufferPointer, at index: Int) {
         prefix = UInt64(bigEndian: block.loadUnaligned(fromByteOffset: index * Self.byteCount, as: UInt64.self))
@@ -276,18 +283,13 @@ struct UnlistedChunks {
         entryCount += ids.count
     }
 
-    /// Every (id, pack) pair, as run entries in order. A pack row past UInt32 (which records
-    /// refuse) is damage to the index.
+    /// Every (id, pack) pair, as run entries in order (`path` names the index in an error).
     func sortedEntries(path: String) throws -> [RunEntry] {
-        func entry(_ id: ChunkID, _ pack: Int64) throws -> RunEntry {
-            guard let pack = UInt32(exactly: pack) else { throw ChunkIndex.damaged("an unlisted pack has row \(pack)", path: path) }
-            return RunEntry(prefix: id.leadingWord, pack: pack)
-        }
         var entries: [RunEntry] = []
         entries.reserveCapacity(entryCount)
-        for (id, pack) in packOf { entries.append(try entry(id, pack)) }
+        for (id, pack) in packOf { entries.append(try RunEntry(id: id, pack: pack, path: path)) }
         for (id, packs) in more {
-            for pack in packs { entries.append(try entry(id, pack)) }
+            for pack in packs { entries.append(try RunEntry(id: id, pack: pack, path: path)) }
         }
         entries.sort()
         return entries

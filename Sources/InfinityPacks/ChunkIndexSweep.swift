@@ -203,10 +203,9 @@ extension ChunkIndex {
         try withLockedView("recording repacked pack \(packName)") { db, view in
             let moved: (pack: Int64, version: Int64, ids: [ChunkID]) = try db.transaction {
                 try view.refreshInSnapshot(db)
-                guard let packID = try Self.packRow(named: packName, kind: kind, size: size, db).id else {
+                guard let packID = try Self.packRow(named: packName, kind: kind, size: size, db) else {
                     throw PackError(.index, "new pack \(packName) is already retired")
                 }
-                guard packID <= Int64(UInt32.max) else { throw PackError(.index, "chunk index \(db.path) has run out of pack numbers") }
                 let move = try db.cachedStatement(
                     "UPDATE chunks SET pack = ?, offset = ?, length = ?, plaintext_length = ? WHERE id = ? AND pack = ?")
                 var ids: [ChunkID] = []

@@ -378,6 +378,34 @@ import Testing
         }
     }
 
+    /// A schema 3 index whose log holds a row that does not decode is not upgraded: the open fails
+    /// as SQLite reports a corrupt database (so a store rebuilds the index), and the old tables are
+    /// left as they were.
+    @Test func anUpgradeRefusesADamagedLog() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory + "/index.sqlite"
+            let db = try SQLiteConnection(path: path)
+            try db.execute(
+                """
+                CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                INSERT INTO meta VALUES ('schema', '3');
+                CREATE TABLE packs(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, kind INTEGER NOT NULL,
+                    size INTEGER NOT NULL, condemned_ms INTEGER, retired INTEGER NOT NULL DEFAULT 0);
+                CREATE TABLE chunks(id BLOB PRIMARY KEY, pack INTEGER NOT NULL, offset INTEGER NOT NULL,
+                    length INTEGER NOT NULL, plaintext_length INTEGER NOT NULL, condemned_ms INTEGER) WITHOUT ROWID;
+                CREATE TABLE received(id BLOB PRIMARY KEY) WITHOUT ROWID;
+                CREATE TABLE recent_packs(row INTEGER PRIMARY KEY AUTOINCREMENT, pack INTEGER NOT NULL, entries BLOB NOT NULL);
+                INSERT INTO packs(id, name, kind, size) VALUES (1, 'packs/aa/logged', 0, 1000);
+                INSERT INTO recent_packs(pack, entries) VALUES (1, x'0100');
+                """)
+            let opening = #expect(throws: PackError.self) { try ChunkIndex(path: path) }
+            #expect((opening?.cause as? SQLiteError)?.primaryCode == SQLiteError.corrupt)
+            #expect(opening?.description.contains("log of recent packs") == true)
+            #expect(try db.prepare("SELECT value FROM meta WHERE key = 'schema'").rows().first?.first == .text("3"))
+            #expect(try count("recent_packs", at: path) == 1)
+        }
+    }
+
     /// A damaged run fails every lookup that reads it, each time, and a damaged run row fails
     /// the open as SQLite reports a corrupt database (so a store rebuilds the index): never a
     /// silent answer that leaves chunks out.
