@@ -332,31 +332,40 @@ import Testing
         }
     }
 
+    /// An index in the layout of `schema` (2 or 3; 3 adds the log of recent packs), with packs
+    /// 1 (`packs/aa/filed`) and 2 (`packs/aa/logged`) and no chunks.
+    func olderIndex(at path: String, schema: Int) throws -> SQLiteConnection {
+        let db = try SQLiteConnection(path: path)
+        try db.execute(
+            """
+            CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            INSERT INTO meta VALUES ('schema', '\(schema)');
+            CREATE TABLE packs(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, kind INTEGER NOT NULL,
+                size INTEGER NOT NULL, condemned_ms INTEGER, retired INTEGER NOT NULL DEFAULT 0);
+            CREATE TABLE chunks(id BLOB PRIMARY KEY, pack INTEGER NOT NULL REFERENCES packs(id), offset INTEGER NOT NULL,
+                length INTEGER NOT NULL, plaintext_length INTEGER NOT NULL, condemned_ms INTEGER) WITHOUT ROWID;
+            CREATE INDEX chunks_by_pack ON chunks(pack);
+            CREATE TABLE received(id BLOB PRIMARY KEY) WITHOUT ROWID;
+            INSERT INTO packs(id, name, kind, size) VALUES (1, 'packs/aa/filed', 0, 1000), (2, 'packs/aa/logged', 0, 1000);
+            """)
+        if schema == 3 {
+            try db.execute("CREATE TABLE recent_packs(row INTEGER PRIMARY KEY AUTOINCREMENT, pack INTEGER NOT NULL, entries BLOB NOT NULL)")
+        }
+        return db
+    }
+
     /// Older schemas are upgraded in place: schema 3's rows by id and its log of recent packs
     /// become rows by pack, listed in one run; a logged copy of a chunk filed visible is dropped,
     /// one of a chunk filed condemned is kept.
     @Test(arguments: [2, 3]) func anOlderSchemaIsUpgraded(schema: Int) async throws {
         try await withTemporaryDirectory { directory in
             let path = directory + "/index.sqlite"
-            let db = try SQLiteConnection(path: path)
-            try db.execute(
-                """
-                CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-                INSERT INTO meta VALUES ('schema', '\(schema)');
-                CREATE TABLE packs(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, kind INTEGER NOT NULL,
-                    size INTEGER NOT NULL, condemned_ms INTEGER, retired INTEGER NOT NULL DEFAULT 0);
-                CREATE TABLE chunks(id BLOB PRIMARY KEY, pack INTEGER NOT NULL REFERENCES packs(id), offset INTEGER NOT NULL,
-                    length INTEGER NOT NULL, plaintext_length INTEGER NOT NULL, condemned_ms INTEGER) WITHOUT ROWID;
-                CREATE INDEX chunks_by_pack ON chunks(pack);
-                CREATE TABLE received(id BLOB PRIMARY KEY) WITHOUT ROWID;
-                INSERT INTO packs(id, name, kind, size) VALUES (1, 'packs/aa/filed', 0, 1000), (2, 'packs/aa/logged', 0, 1000);
-                """)
+            let db = try olderIndex(at: path, schema: schema)
             let insert = try db.prepare("INSERT INTO chunks VALUES (?, 1, ?, 10, 20, ?)")
             for number in 0..<10 {
                 try insert.run([.blob(testID(number).bytes), .integer(Int64(number * 10)), number == 1 ? .integer(5) : .null])
             }
             if schema == 3 {
-                try db.execute("CREATE TABLE recent_packs(row INTEGER PRIMARY KEY AUTOINCREMENT, pack INTEGER NOT NULL, entries BLOB NOT NULL)")
                 // Chunk 0 is filed visible (its logged copy is dropped), chunk 1 filed condemned
                 // (its logged copy is kept), 10–14 only logged.
                 try db.prepare("INSERT INTO recent_packs(pack, entries) VALUES (2, ?)")
@@ -384,20 +393,8 @@ import Testing
     @Test func anUpgradeRefusesADamagedLog() async throws {
         try await withTemporaryDirectory { directory in
             let path = directory + "/index.sqlite"
-            let db = try SQLiteConnection(path: path)
-            try db.execute(
-                """
-                CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-                INSERT INTO meta VALUES ('schema', '3');
-                CREATE TABLE packs(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, kind INTEGER NOT NULL,
-                    size INTEGER NOT NULL, condemned_ms INTEGER, retired INTEGER NOT NULL DEFAULT 0);
-                CREATE TABLE chunks(id BLOB PRIMARY KEY, pack INTEGER NOT NULL, offset INTEGER NOT NULL,
-                    length INTEGER NOT NULL, plaintext_length INTEGER NOT NULL, condemned_ms INTEGER) WITHOUT ROWID;
-                CREATE TABLE received(id BLOB PRIMARY KEY) WITHOUT ROWID;
-                CREATE TABLE recent_packs(row INTEGER PRIMARY KEY AUTOINCREMENT, pack INTEGER NOT NULL, entries BLOB NOT NULL);
-                INSERT INTO packs(id, name, kind, size) VALUES (1, 'packs/aa/logged', 0, 1000);
-                INSERT INTO recent_packs(pack, entries) VALUES (1, x'0100');
-                """)
+            let db = try olderIndex(at: path, schema: 3)
+            try db.execute("INSERT INTO recent_packs(pack, entries) VALUES (2, x'0100')")
             let opening = #expect(throws: PackError.self) { try ChunkIndex(path: path) }
             #expect((opening?.cause as? SQLiteError)?.primaryCode == SQLiteError.corrupt)
             #expect(opening?.description.contains("log of recent packs") == true)
